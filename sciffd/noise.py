@@ -1,0 +1,486 @@
+"""Gaussian measures ``N(0, C)`` on function space, diagonal in the Fourier basis.
+
+On the torus ``T^d`` the covariance ``C`` acts on ``e_k(x) = exp(i k . x)``
+(``k = 2 pi m / L``, ``m`` in ``Z^d``) by ``C e_k = lambda(k) e_k``. A sample
+is the random Fourier series
+
+    u(x) = sum_m sqrt(lambda_m) z_m e_m(x),     z_{-m} = conj(z_m),
+
+with ``z_0`` a real standard normal and, for the other modes, ``z_m`` a
+complex standard normal (``E|z_m|^2 = 1``). With the grid-mean inner product
+the pointwise variance of ``u`` is ``sum_m lambda_m``, which is finite
+exactly when ``C`` is trace class. For the Matern-type spectrum
+
+    lambda(k) = sigma^2 (tau^2 + |k|^2)^(-alpha)
+
+that means ``alpha > d/2``; :class:`Matern` refuses any other ``alpha``.
+:class:`WhiteNoise` (``lambda = sigma^2``, not trace class) is offered
+only as the explicit choice of pixel-space diffusion, for comparison.
+
+**Nested noise.** Member ``m`` of seed ``s`` (and channel ``c``, stream
+``t``) draws its normals from its own generator,
+``SeedSequence(s, spawn_key=(m, c, t))``, in a fixed order of the modes:
+shell by shell in ``r = max_i |m_i|``, each shell in a fixed order. A grid
+with ``N`` points per axis needs the shells ``r <= (N-1)//2``, a prefix of
+the same sequence, so a member has the same low modes at every
+resolution, and the same values whether drawn alone, in a batch, or on
+another worker. Nyquist modes of even axes are zero.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .grids import TorusGrid
+from .spectral import as_array_like, check_field, forward, inverse
+
+__all__ = [
+    "GaussianMeasure",
+    "Matern",
+    "SpectralGaussian",
+    "WhiteNoise",
+    "member_generator",
+]
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r} must be a non-negative integer")
+    return int(seed)
+
+
+def _member_ids(members: Any) -> np.ndarray:
+    if isinstance(members, bool):
+        raise TypeError(f"members={members!r} must be a count or a sequence of member ids")
+    if isinstance(members, (int, np.integer)):
+        if members < 1:
+            raise ValueError(f"members={members!r} must be at least 1")
+        return np.arange(int(members), dtype=np.int64)
+    try:
+        ids = np.asarray(list(members))
+    except TypeError:
+        raise TypeError(
+            f"members={members!r} must be a count or a sequence of member ids"
+        ) from None
+    if ids.ndim != 1 or ids.size == 0 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"members={members!r} must be a non-empty sequence of integer ids")
+    if (ids < 0).any():
+        raise ValueError(f"members={members!r}: member ids must be non-negative")
+    return ids.astype(np.int64)
+
+
+def member_generator(seed: int, member: int, channel: int = 0, stream: int = 0):
+    """The numpy generator of one member, channel and stream of ``seed``."""
+    ss = np.random.SeedSequence(int(seed), spawn_key=(int(member), int(channel), int(stream)))
+    return np.random.Generator(np.random.PCG64(ss))
+
+
+@lru_cache(maxsize=64)
+def _shell_order(ndim: int, K: int) -> np.ndarray:
+    """Canonical nonzero modes with ``max|m_i| <= K``, in shell order, shape ``(M, d)``.
+
+    A mode is canonical when its last nonzero index, read from the last
+    axis (x) backwards, is positive: exactly one of ``m`` and ``-m``.
+    Within a shell the modes are sorted lexicographically, so the order of
+    shell ``r`` does not depend on ``K``.
+    """
+    r = np.arange(-K, K + 1)
+    m = np.stack(np.meshgrid(*([r] * ndim), indexing="ij"), axis=-1).reshape(-1, ndim)
+    canonical = np.zeros(len(m), dtype=bool)
+    decided = np.zeros(len(m), dtype=bool)
+    for axis in range(ndim - 1, -1, -1):
+        v = m[:, axis]
+        canonical |= ~decided & (v > 0)
+        decided |= v != 0
+    m = m[canonical]
+    shell = np.abs(m).max(axis=1)
+    order = np.lexsort(tuple(m[:, i] for i in range(ndim - 1, -1, -1)) + (shell,))
+    return m[order]
+
+
+@lru_cache(maxsize=64)
+def _layout(shape: tuple[int, ...]):
+    """Where the draws of a member land in the half spectrum of ``shape``.
+
+    Returns ``(n_draws, src, dst, mirror_src, mirror_dst)``: the number of
+    real normals per field; for the complex draws, which ones are kept
+    (``src``) and their flat half-spectrum indices (``dst``); and the
+    flat indices of the ``m_x = 0`` modes to fill by Hermitian symmetry
+    (``mirror_dst = conj(mirror_src)``).
+    """
+    ndim = len(shape)
+    Ks = [(n - 1) // 2 for n in shape]
+    K = max(Ks)
+    modes = _shell_order(ndim, K)
+    keep = np.all(np.abs(modes) <= np.asarray(Ks), axis=1)
+    src = np.nonzero(keep)[0]
+    kept = modes[keep]
+    spectral_shape = shape[:-1] + (shape[-1] // 2 + 1,)
+    index = tuple(kept[:, i] % (shape[i] if i < ndim - 1 else 10**9) for i in range(ndim))
+    dst = np.ravel_multi_index(index, spectral_shape)
+    on_plane = kept[:, -1] == 0
+    mirror_src = dst[on_plane]
+    neg = -kept[on_plane]
+    if ndim > 1:
+        mirror_dst = np.ravel_multi_index(
+            tuple(neg[:, i] % shape[i] for i in range(ndim - 1)) + (neg[:, -1],),
+            spectral_shape,
+        )
+    else:
+        mirror_dst = np.zeros(0, dtype=np.int64)
+    n_draws = 1 + 2 * len(modes)
+    if len(src) == len(modes):
+        src = None
+    return n_draws, src, dst, mirror_src, mirror_dst
+
+
+class GaussianMeasure:
+    """Base class of the measures ``N(0, C)`` diagonal in the Fourier basis.
+
+    Subclasses define :meth:`spectrum`, the eigenvalue ``lambda(k)`` as a
+    function of ``|k|^2`` (angular wavenumbers). Everything else (sampling,
+    ``C``, ``C^(1/2)``, ``C^(-1)``, Cameron-Martin norm, log-density of a
+    truncation) is a multiplication on the half spectrum.
+    """
+
+    trace_class: bool = True
+
+    def spectrum(self, k2: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Eigenvalues ``lambda`` at squared angular wavenumbers ``k2``."""
+        raise NotImplementedError
+
+    # -- eigenvalues on a grid ---------------------------------------------
+    def eigenvalues(self, grid: TorusGrid) -> np.ndarray:
+        """``lambda_m`` on the half spectrum of ``grid`` (float64), 0 at Nyquist modes."""
+        if not isinstance(grid, TorusGrid):
+            raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        lam = np.asarray(self.spectrum(grid.k_squared), dtype=np.float64)
+        lam = np.broadcast_to(lam, grid.spectral_shape).copy()
+        lam[~grid.nyquist_mask] = 0.0
+        return lam
+
+    def pointwise_variance(self, grid: TorusGrid) -> float:
+        """``E u(x)^2 = sum_m lambda_m`` over the modes the grid represents."""
+        return float((self.eigenvalues(grid) * grid.hermitian_weight).sum())
+
+    # -- operators ---------------------------------------------------------
+    def apply(self, u: Any, grid: TorusGrid) -> Any:
+        """``C u``."""
+        return self._multiply(u, grid, self.eigenvalues(grid))
+
+    def sqrt(self, u: Any, grid: TorusGrid) -> Any:
+        """``C^(1/2) u``."""
+        return self._multiply(u, grid, np.sqrt(self.eigenvalues(grid)))
+
+    def inverse(self, u: Any, grid: TorusGrid) -> Any:
+        """``C^(-1) u`` on the represented modes (pseudo-inverse: zero where ``lambda = 0``)."""
+        return self._multiply(u, grid, _pinv(self.eigenvalues(grid)))
+
+    def inverse_sqrt(self, u: Any, grid: TorusGrid) -> Any:
+        """``C^(-1/2) u`` (pseudo-inverse)."""
+        return self._multiply(u, grid, np.sqrt(_pinv(self.eigenvalues(grid))))
+
+    def cameron_martin_norm(self, u: Any, grid: TorusGrid) -> Any:
+        """``||u||_C = <u, C^(-1) u>^(1/2)`` per field, over the leading axes."""
+        check_field(u, grid)
+        u_hat = forward(u, grid)
+        w = as_array_like(grid.hermitian_weight * _pinv(self.eigenvalues(grid)), u.real)
+        xp = backend.array_namespace(u_hat)
+        power = xp.real(u_hat) ** 2 + xp.imag(u_hat) ** 2
+        axes = tuple(range(-grid.ndim, 0))
+        return xp.sqrt(xp.sum(power * w, axis=axes))
+
+    def log_density(self, u: Any, grid: TorusGrid) -> Any:
+        """Exact log-density of the truncation of ``N(0, C)`` to the grid's modes.
+
+        The density is taken with respect to Lebesgue measure on the real
+        coordinates of the represented Fourier coefficients: ``Re`` and
+        ``Im u_hat[m]`` for each pair ``+-m`` (variance ``lambda_m / 2``
+        each) and ``u_hat[0]`` (variance ``lambda_0``). Modes with
+        ``lambda = 0`` are left out.
+        """
+        lam = self.eigenvalues(grid)
+        active = lam > 0
+        # two real dofs (Re, Im) per interior entry; one per entry of the m_x = 0
+        # plane, whose entries come in conjugate pairs; one at m = 0
+        n_dof = np.where(grid.hermitian_weight == 2.0, 2.0, 1.0) * active
+        var = lam / 2
+        var.flat[0] = lam.flat[0]
+        const = -0.5 * float((n_dof * np.log(2 * np.pi * np.where(active, var, 1.0))).sum())
+        return const - 0.5 * self.cameron_martin_norm(u, grid) ** 2
+
+    def _multiply(self, u: Any, grid: TorusGrid, multiplier: np.ndarray) -> Any:
+        check_field(u, grid)
+        u_hat = forward(u, grid)
+        return inverse(u_hat * as_array_like(multiplier, u), grid)
+
+    # -- sampling ------------------------------------------------------------
+    def sample(
+        self,
+        grid: TorusGrid,
+        members: int | Sequence[int] = 1,
+        seed: int = 0,
+        *,
+        channels: int = 1,
+        stream: int = 0,
+        dtype: Any = np.float32,
+        backend_name: str | None = None,
+        device: Any = None,
+    ) -> Any:
+        """Draw fields of ``N(0, C)`` on ``grid``.
+
+        Parameters
+        ----------
+        grid : TorusGrid
+            The grid of shape ``S``.
+        members : int or sequence of int
+            A count ``M`` (members ``0 .. M-1``) or the member ids to draw.
+        seed : int
+            The ensemble seed ``s``.
+        channels : int
+            Independent channels ``C`` per member.
+        stream : int
+            Independent stream index ``t``, for example the step of a sampler.
+        dtype : numpy dtype
+            ``float32`` (default) or ``float64``; the draws are the same
+            normals in both, rounded at the end.
+        backend_name : {"numpy", "torch", "cupy"}, optional
+            Array library of the result (default: ``SCIFFD_BACKEND``).
+        device : optional
+            Device of the result for torch and cupy.
+
+        Returns
+        -------
+        u : array, shape ``(M, C, *S)``
+
+        Examples
+        --------
+        >>> from sciffd.grids import torus
+        >>> u = Matern(alpha=2.0, tau=3.0).sample(torus(32), members=4, seed=1)
+        >>> u.shape
+        (4, 1, 32, 32)
+        """
+        u_hat = self.sample_spectrum(grid, members, seed, channels=channels, stream=stream,
+                                     dtype=dtype)
+        name = backend.check_backend(backend_name)
+        if name != "numpy":
+            u_hat = backend.to_backend(u_hat, name, device)
+        return inverse(u_hat, grid)
+
+    def sample_spectrum(
+        self,
+        grid: TorusGrid,
+        members: int | Sequence[int] = 1,
+        seed: int = 0,
+        *,
+        channels: int = 1,
+        stream: int = 0,
+        dtype: Any = np.float32,
+    ) -> np.ndarray:
+        """Half-spectrum coefficients of :meth:`sample` (numpy, shape ``(M, C, *K)``)."""
+        if not isinstance(grid, TorusGrid):
+            raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        ids = _member_ids(members)
+        seed = _check_seed(seed)
+        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)) \
+                or channels < 1:
+            raise ValueError(f"channels={channels!r} must be a positive integer")
+        if isinstance(stream, bool) or not isinstance(stream, (int, np.integer)) or stream < 0:
+            raise ValueError(f"stream={stream!r} must be a non-negative integer")
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype={dtype} is not supported; expected float32 or float64")
+        cdtype = np.complex64 if dtype == np.float32 else np.complex128
+
+        n_draws, src, dst, mirror_src, mirror_dst = _layout(grid.shape)
+        lam = self.eigenvalues(grid).reshape(-1)
+        scale_mode = np.sqrt(lam[dst] / 2)
+        scale_mean = math.sqrt(lam[0])
+        jobs = [(int(m), c) for m in ids for c in range(int(channels))]
+        out = np.zeros((len(jobs), lam.size), dtype=cdtype)
+
+        def fill(rows: range) -> None:
+            z = np.empty(n_draws, dtype=np.float64)
+            for row in rows:
+                m, c = jobs[row]
+                member_generator(seed, m, c, stream).standard_normal(out=z)
+                zc = z[1:].view(np.complex128)
+                zk = zc if src is None else zc[src]
+                target = out[row]
+                target[dst] = zk * scale_mode
+                target[0] = z[0] * scale_mean
+                if mirror_dst.size:
+                    target[mirror_dst] = np.conj(target[mirror_src])
+
+        workers = min(backend.fft_workers(), len(jobs), os.cpu_count() or 1)
+        if workers > 1 and len(jobs) * n_draws > 200_000:
+            bounds = np.linspace(0, len(jobs), workers + 1).astype(int)
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(fill, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                   strict=True)]))
+        else:
+            fill(range(len(jobs)))
+        return out.reshape((len(ids), int(channels)) + grid.spectral_shape)
+
+
+def _pinv(lam: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(lam)
+    positive = lam > 0
+    out[positive] = 1.0 / lam[positive]
+    return out
+
+
+def _check_number(value: Any, name: str, *, positive: bool = False,
+                  nonnegative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name}={value!r} must be a real number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be finite")
+    if positive and value <= 0:
+        raise ValueError(f"{name}={value!r} must be positive")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name}={value!r} must be non-negative")
+    return value
+
+
+@dataclass(frozen=True)
+class Matern(GaussianMeasure):
+    """Matern-type measure, ``lambda(k) = sigma^2 (tau^2 + |k|^2)^(-alpha)``.
+
+    Parameters
+    ----------
+    alpha : float
+        Smoothness exponent; must exceed ``ndim / 2`` for ``C`` to be trace class.
+    tau : float
+        Inverse length scale (angular wavenumber units); ``tau >= 0``.
+        With ``tau = 0`` the mean mode has ``lambda_0 = 0``.
+    sigma : float
+        Amplitude.
+    ndim : int
+        Dimension ``d`` of the torus the measure lives on (1, 2 or 3).
+
+    Examples
+    --------
+    The initial vorticity of the 2D Navier-Stokes benchmark,
+    ``N(0, 7^3 (-Laplacian + 49)^(-2.5))``:
+
+    >>> mu = Matern(alpha=2.5, tau=7.0, sigma=7.0**1.5)
+    >>> Matern(alpha=1.0, tau=1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Matern(alpha=1.0) on a 2-dimensional torus is not trace class: ...
+    """
+
+    alpha: float
+    tau: float = 1.0
+    sigma: float = 1.0
+    ndim: int = 2
+
+    def __post_init__(self) -> None:
+        _check_number(self.alpha, "alpha", positive=True)
+        _check_number(self.tau, "tau", nonnegative=True)
+        _check_number(self.sigma, "sigma", positive=True)
+        if self.ndim not in (1, 2, 3):
+            raise ValueError(f"ndim={self.ndim!r} must be 1, 2 or 3")
+        if not self.alpha > self.ndim / 2:
+            raise ValueError(
+                f"Matern(alpha={self.alpha}) on a {self.ndim}-dimensional torus is not "
+                f"trace class: the eigenvalues decay like |k|^(-2 alpha) and their sum "
+                f"diverges unless alpha > d/2 = {self.ndim / 2}; choose a larger alpha, or "
+                "WhiteNoise() if pixel-space white noise is what you mean"
+            )
+
+    def spectrum(self, k2: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            lam = self.sigma**2 * np.power(self.tau**2 + np.asarray(k2, dtype=np.float64),
+                                           -self.alpha)
+        return np.where(np.isfinite(lam), lam, 0.0)
+
+    @classmethod
+    def unit_variance(cls, alpha: float, tau: float, ndim: int = 2,
+                      lengths: float | Sequence[float] = 1.0) -> Matern:
+        """The Matern measure scaled so its continuum pointwise variance is 1.
+
+        The variance ``sum_m lambda_m`` is summed over ``|m_i| <= 512`` (1D,
+        2D) or ``<= 64`` (3D), plus the integral of the tail beyond.
+        """
+        mu = cls(alpha=alpha, tau=tau, sigma=1.0, ndim=ndim)
+        lengths = (float(lengths),) * ndim if isinstance(lengths, (int, float)) \
+            else tuple(lengths)
+        n = 1025 if ndim < 3 else 129
+        total = mu.pointwise_variance(TorusGrid((n,) * ndim, lengths))
+        # tail: int_{|k| > k_c} lambda(k) dk / (2 pi)^d * |D|, radial in d dims
+        kc = 2 * np.pi * (n // 2) / max(lengths)
+        surface = {1: 2.0, 2: 2 * np.pi, 3: 4 * np.pi}[ndim]
+        volume = math.prod(lengths)
+        tail = surface * volume / (2 * np.pi) ** ndim * kc ** (ndim - 2 * alpha) \
+            / (2 * alpha - ndim)
+        return cls(alpha=alpha, tau=tau, sigma=1.0 / math.sqrt(total + tail), ndim=ndim)
+
+
+@dataclass(frozen=True)
+class SpectralGaussian(GaussianMeasure):
+    """A measure with a user spectrum ``lambda = spectrum(k2)``, ``k2 = |k|^2``.
+
+    The spectrum must be non-negative and decay faster than ``|k|^(-d)``
+    for ``C`` to be trace class; the constructor checks the tail exponent
+    between ``|k| = 2 pi 10^3`` and ``2 pi 10^4`` and refuses a slower one.
+    """
+
+    function: Callable[[np.ndarray], np.ndarray]
+    ndim: int = 2
+
+    def __post_init__(self) -> None:
+        if not callable(self.function):
+            raise TypeError(f"function={self.function!r} must be callable on an array of |k|^2")
+        if self.ndim not in (1, 2, 3):
+            raise ValueError(f"ndim={self.ndim!r} must be 1, 2 or 3")
+        k = 2 * np.pi * np.array([1e3, 1e4])
+        lam = np.asarray(self.function(k**2), dtype=np.float64)
+        if lam.shape != (2,) or not np.all(np.isfinite(lam)) or np.any(lam < 0):
+            raise ValueError(
+                "function must return finite non-negative eigenvalues of the same shape as "
+                f"its argument; at |k|^2 = {k**2} it returned {lam!r}"
+            )
+        if lam[0] > 0:
+            slope = math.log(max(lam[1], 1e-300) / lam[0]) / math.log(10.0)
+            if slope >= -self.ndim:
+                raise ValueError(
+                    f"the spectrum decays like |k|^{slope:.2f}, which is not trace class on a "
+                    f"{self.ndim}-dimensional torus: it must decay faster than |k|^-{self.ndim}"
+                )
+
+    def spectrum(self, k2: np.ndarray) -> np.ndarray:
+        return np.asarray(self.function(np.asarray(k2, dtype=np.float64)), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class WhiteNoise(GaussianMeasure):
+    """Spatial white noise, ``lambda = sigma^2`` for every mode.
+
+    Warning
+    -------
+    White noise is not trace class: its pointwise variance on a grid is
+    ``sigma^2 (prod(N) - #Nyquist)``, growing with the resolution. It is
+    offered for comparison with pixel-space diffusion, where it is the
+    usual choice, and fails the discretisation-invariance checks.
+    """
+
+    sigma: float = 1.0
+    trace_class = False
+
+    def __post_init__(self) -> None:
+        _check_number(self.sigma, "sigma", positive=True)
+
+    def spectrum(self, k2: np.ndarray) -> np.ndarray:
+        return np.full(np.shape(k2), self.sigma**2)
