@@ -48,6 +48,8 @@ __all__ = [
     "Matern",
     "SpectralGaussian",
     "WhiteNoise",
+    "measure_from_config",
+    "measure_to_config",
     "member_generator",
 ]
 
@@ -484,3 +486,33 @@ class WhiteNoise(GaussianMeasure):
 
     def spectrum(self, k2: np.ndarray) -> np.ndarray:
         return np.full(np.shape(k2), self.sigma**2)
+
+
+def measure_to_config(measure: GaussianMeasure) -> dict:
+    """A JSON-ready description of a built-in measure (Matern or WhiteNoise).
+
+    A :class:`SpectralGaussian` holds an arbitrary function and cannot be
+    described by a configuration; it raises ``TypeError``.
+    """
+    if isinstance(measure, Matern):
+        return {"kind": "matern", "alpha": measure.alpha, "tau": measure.tau,
+                "sigma": measure.sigma, "ndim": measure.ndim}
+    if isinstance(measure, WhiteNoise):
+        return {"kind": "white", "sigma": measure.sigma}
+    raise TypeError(
+        f"{type(measure).__name__} has no configuration form; use Matern or WhiteNoise "
+        "for a measure that is saved with a model"
+    )
+
+
+def measure_from_config(config: dict) -> GaussianMeasure:
+    """Inverse of :func:`measure_to_config`."""
+    if not isinstance(config, dict) or "kind" not in config:
+        raise ValueError(f"not a noise configuration: {config!r}")
+    cfg = dict(config)
+    kind = cfg.pop("kind")
+    if kind == "matern":
+        return Matern(**cfg)
+    if kind == "white":
+        return WhiteNoise(**cfg)
+    raise ValueError(f"unknown noise kind {kind!r}; expected 'matern' or 'white'")

@@ -142,7 +142,10 @@ def _check_axis(axis: int, grid: TorusGrid) -> int:
 
 
 def derivative_multiplier(grid: TorusGrid, axis: int, order: int = 1) -> np.ndarray:
-    """The multiplier ``(i k_axis)^order`` on the half spectrum (Nyquist dropped for odd orders)."""
+    """The multiplier ``(i k_axis)^order`` on the half spectrum.
+
+    The Nyquist mode of an even axis is dropped for odd orders.
+    """
     axis = _check_axis(axis, grid)
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
         raise ValueError(f"order={order!r} must be a non-negative integer")
