@@ -237,9 +237,6 @@ def torus(resolution: int | Sequence[int], lengths: float | Sequence[float] = 1.
             raise ValueError(f"resolution={resolution!r} must be at least 2 points per axis")
         shape = (int(resolution),) * d
     else:
-        shape = tuple(resolution)
-    if not isinstance(lengths, (int, float)):
-        lengths = tuple(lengths)
-    else:
-        lengths = (float(lengths),) * len(shape)
+        shape = resolution
+    # TorusGrid validates both and broadcasts a scalar length (numpy ones too)
     return TorusGrid(shape, lengths)
