@@ -47,10 +47,14 @@ __all__ = [
 ]
 
 
+def _check_grid(grid: Any, name: str = "grid") -> None:
+    if not isinstance(grid, TorusGrid):
+        raise TypeError(f"{name} must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+
+
 def check_field(u: Any, grid: TorusGrid, name: str = "u") -> None:
     """Raise ``ValueError`` unless the trailing axes of ``u`` match ``grid.shape``."""
-    if not isinstance(grid, TorusGrid):
-        raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+    _check_grid(grid)
     shape = tuple(getattr(u, "shape", ()))
     if shape[-grid.ndim:] != grid.shape or len(shape) < grid.ndim:
         raise ValueError(
@@ -118,6 +122,7 @@ def forward(u: Any, grid: TorusGrid) -> Any:
 
 def inverse(u_hat: Any, grid: TorusGrid) -> Any:
     """Grid values of the real field with half-spectrum coefficients ``u_hat``."""
+    _check_grid(grid)
     shape = tuple(u_hat.shape)
     if shape[-grid.ndim:] != grid.spectral_shape:
         raise ValueError(
@@ -205,6 +210,7 @@ def inverse_laplacian(u: Any, grid: TorusGrid) -> Any:
 
 def dealias_mask(grid: TorusGrid) -> np.ndarray:
     """Orszag's 2/3 rule: True where ``|m_i| < N_i / 3`` on every axis."""
+    _check_grid(grid)
     mask = np.ones(grid.spectral_shape, dtype=bool)
     for i, n in enumerate(grid.shape):
         m = np.abs(grid.mode_indices(i))
@@ -236,6 +242,8 @@ def resample_spectrum(u_hat: Any, grid: TorusGrid, target: TorusGrid) -> Any:
     The modes with ``|m_i| < N_i/2`` on both grids are kept; all others
     (including the Nyquist modes of either grid) are zero.
     """
+    _check_grid(grid)
+    _check_grid(target, "target")
     if target.lengths != grid.lengths or target.ndim != grid.ndim:
         raise ValueError(
             f"cannot resample from {grid} to {target}: the domains differ; "
