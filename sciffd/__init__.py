@@ -18,9 +18,9 @@ class SciffdWarning(UserWarning):
 def load(name_or_path, **kwargs):
     """Load a built-in model by name (``"ns2d"``) or a trained model directory.
 
-    See :func:`sciffd.models.registry.load`.
+    See :func:`sciffd.pipeline.load`.
     """
-    from .models.registry import load as _load
+    from .pipeline import load as _load
 
     return _load(name_or_path, **kwargs)
 

@@ -1,0 +1,354 @@
+"""Models as users meet them: load by name, sample ensembles as xarray datasets.
+
+:func:`load` turns a built-in name (``"ns2d"``) or a training directory into
+a :class:`FieldModel`: a :class:`~sciffd.models.ScoreModel` together with
+what it describes (the variable, its units, the grid it was trained on).
+:meth:`FieldModel.sample` draws an ensemble on any grid of the same domain
+and returns an ``xarray.Dataset`` with dim ``member``, CF attributes from the
+model's variable metadata, and global attributes that record how it was
+made (model, sampler, steps, seed, resolution, package version), ready for
+:func:`sciffd.io.write_netcdf`.
+
+Examples
+--------
+>>> from sciffd.grids import torus
+>>> from sciffd.models import GaussianScore
+>>> from sciffd.noise import Matern
+>>> exact = GaussianScore(Matern(3.0, 5.0), Matern(2.0, 1.0))
+>>> fm = FieldModel.from_score_model(
+...     exact, variable={"name": "psi", "units": "1", "long_name": "stream function"},
+...     grid=torus(16), name="gaussian")
+>>> ds = fm.sample(members=2, sampler="heun", steps=4, progress=False)
+>>> ds["psi"].dims
+('member', 'y', 'x')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import inspect
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__, backend
+from .grids import TorusGrid
+from .models.base import ScoreModel
+from .models.registry import resolve
+
+__all__ = ["SAMPLER_NAMES", "FieldModel", "load"]
+
+logger = logging.getLogger(__name__)
+
+#: the sampler names :meth:`FieldModel.sample` accepts
+SAMPLER_NAMES = ("em", "heun")
+
+CONVENTIONS = "CF-1.8"
+
+
+def _check_variable(variable: Any) -> dict:
+    if isinstance(variable, str):
+        raise TypeError(
+            f"variable={variable!r} must be a mapping such as "
+            "{'name': 'vorticity', 'units': 's-1', 'long_name': 'vorticity'}"
+        )
+    if not isinstance(variable, Mapping):
+        raise TypeError(
+            f"variable must be a mapping with 'name', 'units' and 'long_name', "
+            f"got {type(variable).__name__}"
+        )
+    missing = [k for k in ("name", "units", "long_name") if k not in variable]
+    if missing:
+        raise ValueError(
+            f"variable={dict(variable)!r} lacks {missing}; it needs 'name', 'units' "
+            "and 'long_name'"
+        )
+    if not isinstance(variable["name"], str) or not variable["name"]:
+        raise ValueError(f"variable name {variable['name']!r} must be a non-empty string")
+    return dict(variable)
+
+
+def _check_resolution(value: Any, ndim: int) -> tuple[int, ...]:
+    """An int or a tuple of ints, each at least 2, as a shape of ``ndim`` axes."""
+    shape = (value,) * ndim if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(shape) != ndim:
+        raise ValueError(f"grid={value!r} must give {ndim} sizes, one per axis")
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+            raise TypeError(f"grid={value!r} must contain integers, got {n!r}")
+        if n < 2:
+            raise ValueError(
+                f"grid={value!r}: the resolution must be at least 2 points per axis"
+            )
+    return tuple(int(n) for n in shape)
+
+
+def _grid_from_config(grid: Any) -> TorusGrid:
+    if isinstance(grid, TorusGrid):
+        return grid
+    if isinstance(grid, Mapping) and "shape" in grid:
+        return TorusGrid(tuple(grid["shape"]), grid.get("lengths"))
+    raise TypeError(
+        f"grid={grid!r} must be a TorusGrid or a mapping {{'shape': .., 'lengths': ..}}"
+    )
+
+
+class FieldModel:
+    """A score model with the metadata of the fields it generates.
+
+    Parameters
+    ----------
+    model : ScoreModel
+        The score model (exact Gaussian, FNO, ...).
+    variable : mapping
+        ``{"name", "units", "long_name"}`` and optionally ``standard_name``:
+        the variable the model generates.
+    grid : TorusGrid or mapping
+        The grid the model was trained on; it fixes the domain lengths
+        and the default resolution.
+    name : str
+        The model's name, recorded in output attributes.
+    config : mapping, optional
+        The full configuration of a loaded model.
+    path : path-like, optional
+        The model directory it was loaded from.
+
+    Attributes
+    ----------
+    model, variable, grid, name, config, path
+    """
+
+    def __init__(self, model: ScoreModel, *, variable: Mapping[str, Any],
+                 grid: TorusGrid | Mapping[str, Any], name: str,
+                 config: Mapping[str, Any] | None = None,
+                 path: str | os.PathLike | None = None) -> None:
+        if not isinstance(model, ScoreModel):
+            raise TypeError(
+                f"model must be a sciffd.models.ScoreModel, got {type(model).__name__}"
+            )
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name={name!r} must be a non-empty string")
+        self.model = model
+        self.variable = _check_variable(variable)
+        self.grid = _grid_from_config(grid)
+        self.name = name
+        self.config = dict(config) if config is not None else {}
+        self.path = None if path is None else Path(path)
+
+    @classmethod
+    def from_score_model(cls, model: ScoreModel, *, variable: Mapping[str, Any],
+                         grid: TorusGrid | int | Sequence[int],
+                         name: str = "custom") -> FieldModel:
+        """Wrap a score model built in code (for example an exact ``GaussianScore``).
+
+        Parameters
+        ----------
+        model : ScoreModel
+            The model.
+        variable : mapping
+            ``{"name", "units", "long_name"}`` of the generated variable.
+        grid : TorusGrid, int or tuple of int
+            The default grid (an int or tuple means the unit torus at that
+            resolution).
+        name : str
+            Name recorded in output attributes.
+        """
+        if not isinstance(grid, TorusGrid):
+            if isinstance(grid, bool) or not isinstance(grid, (int, np.integer, tuple, list)):
+                raise TypeError(
+                    f"grid={grid!r} must be a TorusGrid, a resolution or a tuple of them"
+                )
+            ndim = 2 if isinstance(grid, (int, np.integer)) else len(grid)
+            grid = TorusGrid(_check_resolution(grid, ndim))
+        return cls(model, variable=variable, grid=grid, name=name)
+
+    # -- sampling -----------------------------------------------------------
+    def resolve_grid(self, grid: TorusGrid | int | Sequence[int] | None) -> TorusGrid:
+        """The grid to sample on: the model's, at another resolution, or one given."""
+        if grid is None:
+            return self.grid
+        if isinstance(grid, TorusGrid):
+            if grid.ndim != self.grid.ndim:
+                raise ValueError(
+                    f"grid={grid!r} has {grid.ndim} axes; the model {self.name!r} "
+                    f"generates fields with {self.grid.ndim}"
+                )
+            return grid
+        if isinstance(grid, bool) or not isinstance(grid, (int, np.integer, tuple, list)):
+            raise TypeError(
+                f"grid={grid!r} must be None, a resolution (int or tuple) or a TorusGrid"
+            )
+        return self.grid.with_shape(_check_resolution(grid, self.grid.ndim))
+
+    def resolve_sampler(self, sampler: Any = None, steps: int | None = None) -> Any:
+        """The sampler object for a name (``"em"``, ``"heun"``), an object or None."""
+        from . import sampling
+
+        if sampler is None:
+            sampler = "heun"
+        if isinstance(sampler, str):
+            key = sampler.strip().lower()
+            classes = {"em": sampling.EulerMaruyama, "heun": sampling.Heun}
+            if key not in classes:
+                raise ValueError(
+                    f"sampler={sampler!r} is not known; expected one of {SAMPLER_NAMES} "
+                    "or a sampler object"
+                )
+            return classes[key]() if steps is None else classes[key](steps=steps)
+        if steps is None:
+            return sampler
+        if dataclasses.is_dataclass(sampler) and hasattr(sampler, "steps"):
+            return dataclasses.replace(sampler, steps=steps)
+        raise TypeError(
+            f"steps={steps!r} cannot be applied to the sampler {sampler!r}; give the "
+            "steps to the sampler itself"
+        )
+
+    def sample(
+        self,
+        members: int | Sequence[int] = 16,
+        grid: TorusGrid | int | Sequence[int] | None = None,
+        seed: int = 0,
+        sampler: Any = None,
+        steps: int | None = None,
+        batch_size: int | None = None,
+        progress: bool = True,
+    ) -> Any:
+        """Draw an ensemble of fields as an ``xarray.Dataset``.
+
+        Parameters
+        ----------
+        members : int or sequence of int
+            A count ``M`` (members ``0 .. M-1``) or member ids; member ``m``
+            of ``seed`` is the same however the ensemble is drawn.
+        grid : None, int, tuple of int or TorusGrid
+            The model's grid (None), the same domain at another resolution
+            (int or tuple), or a grid.
+        seed : int
+            Ensemble seed.
+        sampler : None, {"em", "heun"} or a sampler object
+            ``"em"``: Euler-Maruyama on the reverse SDE; ``"heun"`` (the
+            default): Heun on the probability-flow ODE.
+        steps : int, optional
+            Number of steps (default: the sampler's).
+        batch_size : int, optional
+            Members integrated together.
+        progress : bool
+            Show a progress bar (tqdm, on stderr).
+
+        Returns
+        -------
+        xarray.Dataset
+            The variable with dims ``(member, *grid.dims)``
+            (``(member, channel, ...)`` for models with several channels),
+            float32, with ``units`` and ``long_name``; coordinates with
+            ``units`` and ``axis``; global attributes ``Conventions``,
+            ``model``, ``sampler``, ``steps``, ``seed``, ``resolution``,
+            ``sciffd_version`` and ``history``.
+        """
+        from . import fields, sampling
+
+        target = self.resolve_grid(grid)
+        integrator = self.resolve_sampler(sampler, steps)
+        if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
+            ids = np.arange(int(members)) if members >= 1 else members
+        else:
+            ids = members
+        u = sampling.sample(self.model, target, ids, seed, integrator,
+                            batch_size=batch_size, progress=progress)
+        u = backend.to_numpy(u)
+        ids = np.asarray(ids)
+
+        var = self.variable
+        attrs = {k: var[k] for k in ("units", "long_name", "standard_name") if k in var}
+        if u.shape[1] == 1:
+            u, lead = u[:, 0], ("member",)
+        else:
+            lead = ("member", "channel")
+        member = ("member", ids, {"long_name": "ensemble member index", "units": "1"})
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        n_steps = int(getattr(integrator, "steps", -1))
+        global_attrs = {
+            "Conventions": CONVENTIONS,
+            "title": f"{var['long_name']} ensemble from the sciffd model {self.name}",
+            "source": f"sciffd {__version__}",
+            "history": f"{now}: sampled with sciffd {__version__}",
+            "model": self.name,
+            "sampler": type(integrator).__name__,
+            "sampler_config": repr(integrator),
+            "steps": n_steps,
+            "seed": int(seed),
+            "members": int(ids.size),
+            "resolution": "x".join(str(n) for n in target.shape),
+            "grid_shape": np.asarray(target.shape, dtype=np.int64),
+            "grid_lengths": np.asarray(target.lengths, dtype=np.float64),
+            "sciffd_version": __version__,
+        }
+        return fields.to_dataset(u, target, var["name"], attrs, lead,
+                                 coords={"member": member}, global_attrs=global_attrs)
+
+    def __repr__(self) -> str:
+        return (f"FieldModel(name={self.name!r}, variable={self.variable['name']!r}, "
+                f"grid={self.grid!r}, model={type(self.model).__name__})")
+
+
+def _load_model(path: Path, device: Any) -> tuple[ScoreModel, dict]:
+    try:
+        from .training.checkpoint import load_model
+    except ModuleNotFoundError as err:
+        if err.name and err.name.startswith("sciffd"):
+            raise NotImplementedError(
+                f"loading the model directory {str(path)!r} needs "
+                "sciffd.training.checkpoint.load_model, which this installation lacks"
+            ) from err
+        raise
+    accepts_device = "device" in inspect.signature(load_model).parameters
+    if accepts_device:
+        model, config = load_model(path, device=device)
+    else:
+        model, config = load_model(path)
+        if device is not None:
+            if not hasattr(model, "to"):
+                raise ValueError(
+                    f"device={device!r} cannot be applied to a {type(model).__name__}"
+                )
+            model = model.to(device) or model
+    return model, dict(config)
+
+
+def load(name_or_path: str | os.PathLike, device: Any = None) -> FieldModel:
+    """Load a built-in model by name, or a trained model directory.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        A built-in name (see :func:`sciffd.models.registry.builtin_models`)
+        or a directory with ``config.json`` (and weights), such as the
+        output of :func:`sciffd.training.train`.
+    device : optional
+        Device for a torch model (``"cpu"``, ``"cuda:0"``).
+
+    Returns
+    -------
+    FieldModel
+
+    Raises
+    ------
+    ValueError
+        If the name is not known (the message lists the available ones)
+        or the configuration lacks the variable or grid metadata.
+    """
+    path = resolve(name_or_path)
+    model, config = _load_model(path, device)
+    for key in ("variable", "grid"):
+        if key not in config:
+            raise ValueError(f"the configuration of {str(path)!r} lacks {key!r}")
+    name = config.get("name") or path.name
+    logger.info("loaded model %s from %s", name, path)
+    return FieldModel(model, variable=config["variable"], grid=config["grid"],
+                      name=str(name), config=config, path=path)
