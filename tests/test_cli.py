@@ -105,10 +105,18 @@ def test_version_and_models(tmp_path):
     assert result.stdout.strip()
 
 
-def test_python_dash_m_sciffd(tmp_path):
+def test_python_dash_m_sciffd_and_the_installed_script(tmp_path):
     result = subprocess.run([sys.executable, "-m", "sciffd", "--version"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "sciffd" in result.stdout
+
+    script = Path(sys.executable).parent / "sciffd"
+    if not script.is_file():
+        pytest.skip(f"no installed sciffd script next to {sys.executable}")
+    result = subprocess.run([str(script), "sample", "--model", "ns2d", "--resolution", "1",
+                             "--out", "x.nc"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert_usage_error(result, "--resolution")
 
 
 # -- sample, in-process with an exact Gaussian model ----------------------------
