@@ -34,8 +34,11 @@ __all__ = [
 
 def _per_sample(value: Any, u: Any) -> Any:
     """Broadcast a per-sample scale of shape ``(B,)`` against ``u`` of shape ``(B, ...)``."""
-    if isinstance(value, (int, float)) or getattr(value, "ndim", 0) == 0:
-        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    if getattr(value, "ndim", 0) == 0:
+        # a numpy float64 scalar would promote float32 fields to float64
+        return float(value)
     return value.reshape(value.shape + (1,) * (u.ndim - 1))
 
 
