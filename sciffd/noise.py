@@ -165,6 +165,13 @@ class GaussianMeasure:
         """``lambda_m`` on the half spectrum of ``grid`` (float64), 0 at Nyquist modes."""
         if not isinstance(grid, TorusGrid):
             raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        ndim = getattr(self, "ndim", None)
+        if ndim is not None and ndim != grid.ndim:
+            # trace class is checked for the measure's own dimension only
+            raise ValueError(
+                f"{self!r} is defined on a {ndim}-dimensional torus, not on the "
+                f"{grid.ndim}-dimensional grid {grid.shape}; build it with ndim={grid.ndim}"
+            )
         lam = np.asarray(self.spectrum(grid.k_squared), dtype=np.float64)
         lam = np.broadcast_to(lam, grid.spectral_shape).copy()
         lam[~grid.nyquist_mask] = 0.0

@@ -101,6 +101,23 @@ def test_order_zero_is_identity_and_nyquist_cosine():
     np.testing.assert_allclose(spectral.derivative(u, grid, 0, 2), -(k**2) * u, rtol=1e-13)
 
 
+def test_odd_derivatives_drop_the_nyquist_mode_of_every_even_axis():
+    # on an even y axis, cos(pi j_y + theta) and cos(-pi j_y + theta) have the
+    # same grid values and opposite y-derivatives: the Nyquist mode is
+    # ambiguous for odd orders, and sciffd sets it to zero
+    grid = TorusGrid((8, 9), (2.0, 3.0))
+    y, x = grid.mesh()
+    k_x = 2 * np.pi / 3.0
+    u = np.cos(np.pi * 8 * y / 2.0 + k_x * x)
+    np.testing.assert_allclose(spectral.derivative(u, grid, 0, 1), 0.0, atol=1e-13)
+    np.testing.assert_allclose(spectral.derivative(u, grid, 0, 3), 0.0, atol=1e-10)
+    k_y = np.pi * 8 / 2.0
+    np.testing.assert_allclose(spectral.derivative(u, grid, 0, 2), -(k_y**2) * u, atol=1e-12)
+    # the x-derivative of the same field is unambiguous
+    np.testing.assert_allclose(spectral.derivative(u, grid, 1, 1),
+                               -k_x * np.sin(np.pi * 8 * y / 2.0 + k_x * x), atol=1e-13)
+
+
 @pytest.mark.parametrize("shape", [(10,), (7, 12), (6, 6), (4, 5, 6)])
 def test_gradient_and_laplacian(shape, rng, xp):
     lengths = LENGTHS[len(shape)]
@@ -164,6 +181,30 @@ def test_resample_is_exact_for_band_limited_fields(coarse, data):
     np.testing.assert_allclose(
         spectral.resample(u_fine, g_fine, tuple(coarse)), u_coarse, rtol=0, atol=1e-13
     )
+
+
+@pytest.mark.property
+@given(resolutions, st.data())
+def test_resample_spectrum_keeps_exactly_the_shared_band(source, data):
+    ndim = len(source)
+    target = data.draw(st.lists(st.integers(2, 12), min_size=ndim, max_size=ndim))
+    g_from, g_to = TorusGrid(tuple(source)), TorusGrid(tuple(target))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    u_hat = rng.standard_normal((2,) + g_from.spectral_shape) \
+        + 1j * rng.standard_normal((2,) + g_from.spectral_shape)
+    out = spectral.resample_spectrum(u_hat, g_from, g_to)
+    assert out.shape == (2,) + g_to.spectral_shape
+
+    # reference, entry by entry: a mode is copied when |m_i| < N_i / 2 on both
+    # grids (so Nyquist modes of either grid are dropped), else zero
+    expected = np.zeros_like(out)
+    for idx in np.ndindex(*g_to.spectral_shape):
+        m = [g_to.mode_indices(i)[j] for i, j in enumerate(idx)]
+        if all(2 * abs(mi) < min(a, b) for mi, a, b in zip(m, source, target, strict=True)):
+            src = tuple(mi % n if i < ndim - 1 else mi
+                        for i, (mi, n) in enumerate(zip(m, source, strict=True)))
+            expected[(slice(None),) + idx] = u_hat[(slice(None),) + src]
+    np.testing.assert_array_equal(out, expected)
 
 
 @pytest.mark.property
