@@ -19,9 +19,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from .. import backend
 from ..grids import TorusGrid
 from ..noise import GaussianMeasure
 from ..sde import VPProcess
+from ..spectral import as_array_like
 
 __all__ = [
     "ScoreModel",
@@ -39,7 +43,11 @@ def _per_sample(value: Any, u: Any) -> Any:
     if getattr(value, "ndim", 0) == 0:
         # a numpy float64 scalar would promote float32 fields to float64
         return float(value)
-    return value.reshape(value.shape + (1,) * (u.ndim - 1))
+    if isinstance(value, np.ndarray) or backend.backend_name(value) != backend.backend_name(u):
+        # numpy scales, or scales of another library than the fields (numpy
+        # times for torch fields): follow the fields' library and precision
+        value = as_array_like(backend.to_numpy(value), u)
+    return value.reshape(tuple(value.shape) + (1,) * (u.ndim - 1))
 
 
 def denoiser_to_noise(denoised: Any, u: Any, t: Any, process: VPProcess) -> Any:

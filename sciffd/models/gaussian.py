@@ -103,6 +103,11 @@ class GaussianScore(ScoreModel):
             gain = as_array_like(self.gain(float(t), grid), u)
         else:
             tt = backend.to_numpy(t).reshape(-1)
+            if tuple(t.shape) not in ((1,), (u.shape[0],)):
+                raise ValueError(
+                    f"t has shape {tuple(t.shape)}; expected a float or one time per "
+                    f"sample, shape ({u.shape[0]},)"
+                )
             g = np.stack([self.gain(float(ti), grid) for ti in tt])
             gain = as_array_like(g, u).reshape((len(tt),) + (1,) * (u.ndim - 1 - grid.ndim)
                                                + grid.spectral_shape)
