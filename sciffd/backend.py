@@ -17,11 +17,18 @@ standard and receive their namespace ``xp`` from the arrays they are given
 The default backend is read from the environment variable
 ``SCIFFD_BACKEND`` and falls back to ``"numpy"``. Arrays move between torch
 and cupy by DLPack without copies (:func:`to_backend`).
+
+Batched inverse transforms on one thread (noise sampling) can use planned
+FFTW objects from the optional, GPL-licensed pyFFTW when it is installed
+(:func:`irfftn_plan`); sciffd never requires it, and ``SCIFFD_PYFFTW=0``
+turns it off.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -37,6 +44,8 @@ __all__ = [
     "default_backend",
     "fft_workers",
     "irfftn",
+    "irfftn_plan",
+    "uses_pyfftw",
     "rfftn",
     "to_backend",
     "to_numpy",
@@ -179,3 +188,92 @@ def irfftn(x_hat: Any, shape: tuple[int, ...]) -> Any:
     import cupy
 
     return cupy.fft.irfftn(x_hat, s=shape, axes=axes, norm="forward")
+
+
+# -- planned single-thread inverse transforms (noise sampling) -----------------
+# pyFFTW pays off from about 64^2 points; below, planning costs more than it saves
+_FFTW_MIN_POINTS = 4096
+_PLANS_PER_THREAD = 16
+_plans = threading.local()
+
+
+def uses_pyfftw(shape: tuple[int, ...]) -> bool:
+    """Whether :func:`irfftn_plan` plans fields of ``shape`` with pyFFTW.
+
+    True when pyFFTW is importable, ``SCIFFD_PYFFTW`` is not ``0`` and a
+    field has at least 64^2 points (below, planning costs more than it
+    saves).
+    """
+    if int(np.prod(shape)) < _FFTW_MIN_POINTS \
+            or os.environ.get("SCIFFD_PYFFTW", "1").strip() == "0":
+        return False
+    return _pyfftw_importable()
+
+
+@functools.cache
+def _pyfftw_importable() -> bool:
+    try:
+        import pyfftw  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class InverseFFTPlan:
+    """``irfftn`` (``norm="forward"``) of a batch ``(B, *K) -> (B, *S)`` on one thread.
+
+    Fill :attr:`input` and call :meth:`execute`; the input is overwritten.
+    With pyFFTW the result is the plan's own buffer, valid until the next
+    call; copy it out.
+    """
+
+    def __init__(self, batch: int, shape: tuple[int, ...], dtype: np.dtype,
+                 fftw: bool) -> None:
+        self.shape = tuple(shape)
+        self.axes = tuple(range(1, len(shape) + 1))
+        self.engine = "pyfftw" if fftw else "scipy"
+        spectral = (batch,) + self.shape[:-1] + (self.shape[-1] // 2 + 1,)
+        cdtype = np.result_type(dtype, np.complex64)
+        if not fftw:
+            self.input = np.empty(spectral, dtype=cdtype)
+            return
+        import pyfftw
+
+        self.input = pyfftw.empty_aligned(spectral, dtype=cdtype)
+        self._output = pyfftw.empty_aligned((batch,) + self.shape, dtype=dtype)
+        self._fftw = pyfftw.FFTW(
+            self.input, self._output, axes=self.axes, direction="FFTW_BACKWARD",
+            flags=("FFTW_MEASURE", "FFTW_DESTROY_INPUT"), threads=1, normalise_idft=False,
+        )
+
+    def execute(self) -> np.ndarray:
+        """Transform :attr:`input`; returns the grid values, shape ``(B, *S)``."""
+        if self.engine == "scipy":
+            import scipy.fft
+
+            return scipy.fft.irfftn(self.input, s=self.shape, axes=self.axes, norm="forward",
+                                    workers=1, overwrite_x=True)
+        self._fftw.execute()
+        return self._output
+
+
+def irfftn_plan(batch: int, shape: tuple[int, ...], dtype: np.dtype) -> InverseFFTPlan:
+    """The calling thread's :class:`InverseFFTPlan` for ``batch`` fields of ``shape``.
+
+    Plans are made once per thread, batch, shape and dtype and kept (the
+    16 most recently used per thread); pyFFTW (``FFTW_MEASURE``) is used
+    where :func:`uses_pyfftw` says so, otherwise ``scipy.fft``.
+    """
+    dtype = np.dtype(dtype)
+    fftw = uses_pyfftw(shape)
+    key = (int(batch), tuple(shape), dtype.str, fftw)
+    cache = getattr(_plans, "cache", None)
+    if cache is None:
+        cache = _plans.cache = {}
+    plan = cache.pop(key, None)
+    if plan is None:
+        plan = InverseFFTPlan(int(batch), tuple(shape), dtype, fftw)
+        if len(cache) >= _PLANS_PER_THREAD:
+            del cache[next(iter(cache))]
+    cache[key] = plan  # most recently used last
+    return plan

@@ -18,28 +18,29 @@ that means ``alpha > d/2``; :class:`Matern` refuses any other ``alpha``.
 only as the explicit choice of pixel-space diffusion, for comparison.
 
 **Nested noise.** Member ``m`` of seed ``s`` (and channel ``c``, stream
-``t``) draws its normals from its own generator,
-``SeedSequence(s, spawn_key=(m, c, t))``, in a fixed order of the modes:
-shell by shell in ``r = max_i |m_i|``, each shell in a fixed order. A grid
-with ``N`` points per axis needs the shells ``r <= (N-1)//2``, a prefix of
-the same sequence, so a member has the same low modes at every
-resolution, and the same values whether drawn alone, in a batch, or on
-another worker. Nyquist modes of even axes are zero.
+``t``) draws float64 normals from its own generator,
+``Generator(SFC64(SeedSequence(s, spawn_key=(m, c, t))))``
+(:func:`member_generator`), in a fixed order of the modes: shell by shell
+in ``r = max_i |m_i|``, each shell in a fixed order. A grid with ``N``
+points per axis needs the shells ``r <= (N-1)//2``, a prefix of the same
+sequence, so a member has the same low modes at every resolution, and the
+same values whether drawn alone, in a batch, or on another worker. float32
+fields hold the same coefficients rounded once. Nyquist modes of even axes
+are zero. The layout and the batched, threaded drawing are in
+``sciffd._nested``.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import _nested, backend
+from ._nested import member_generator
 from .grids import TorusGrid
 from .spectral import as_array_like, check_field, forward, inverse
 
@@ -78,71 +79,6 @@ def _member_ids(members: Any) -> np.ndarray:
     if (ids < 0).any():
         raise ValueError(f"members={members!r}: member ids must be non-negative")
     return ids.astype(np.int64)
-
-
-def member_generator(seed: int, member: int, channel: int = 0, stream: int = 0):
-    """The numpy generator of one member, channel and stream of ``seed``."""
-    ss = np.random.SeedSequence(int(seed), spawn_key=(int(member), int(channel), int(stream)))
-    return np.random.Generator(np.random.PCG64(ss))
-
-
-@lru_cache(maxsize=64)
-def _shell_order(ndim: int, K: int) -> np.ndarray:
-    """Canonical nonzero modes with ``max|m_i| <= K``, in shell order, shape ``(M, d)``.
-
-    A mode is canonical when its last nonzero index, read from the last
-    axis (x) backwards, is positive: exactly one of ``m`` and ``-m``.
-    Within a shell the modes are sorted lexicographically, so the order of
-    shell ``r`` does not depend on ``K``.
-    """
-    r = np.arange(-K, K + 1)
-    m = np.stack(np.meshgrid(*([r] * ndim), indexing="ij"), axis=-1).reshape(-1, ndim)
-    canonical = np.zeros(len(m), dtype=bool)
-    decided = np.zeros(len(m), dtype=bool)
-    for axis in range(ndim - 1, -1, -1):
-        v = m[:, axis]
-        canonical |= ~decided & (v > 0)
-        decided |= v != 0
-    m = m[canonical]
-    shell = np.abs(m).max(axis=1)
-    order = np.lexsort(tuple(m[:, i] for i in range(ndim - 1, -1, -1)) + (shell,))
-    return m[order]
-
-
-@lru_cache(maxsize=64)
-def _layout(shape: tuple[int, ...]):
-    """Where the draws of a member land in the half spectrum of ``shape``.
-
-    Returns ``(n_draws, src, dst, mirror_src, mirror_dst)``: the number of
-    real normals per field; for the complex draws, which ones are kept
-    (``src``) and their flat half-spectrum indices (``dst``); and the
-    flat indices of the ``m_x = 0`` modes to fill by Hermitian symmetry
-    (``mirror_dst = conj(mirror_src)``).
-    """
-    ndim = len(shape)
-    Ks = [(n - 1) // 2 for n in shape]
-    K = max(Ks)
-    modes = _shell_order(ndim, K)
-    keep = np.all(np.abs(modes) <= np.asarray(Ks), axis=1)
-    src = np.nonzero(keep)[0]
-    kept = modes[keep]
-    spectral_shape = shape[:-1] + (shape[-1] // 2 + 1,)
-    index = tuple(kept[:, i] % (shape[i] if i < ndim - 1 else 10**9) for i in range(ndim))
-    dst = np.ravel_multi_index(index, spectral_shape)
-    on_plane = kept[:, -1] == 0
-    mirror_src = dst[on_plane]
-    neg = -kept[on_plane]
-    if ndim > 1:
-        mirror_dst = np.ravel_multi_index(
-            tuple(neg[:, i] % shape[i] for i in range(ndim - 1)) + (neg[:, -1],),
-            spectral_shape,
-        )
-    else:
-        mirror_dst = np.zeros(0, dtype=np.int64)
-    n_draws = 1 + 2 * len(modes)
-    if len(src) == len(modes):
-        src = None
-    return n_draws, src, dst, mirror_src, mirror_dst
 
 
 class GaussianMeasure:
@@ -271,6 +207,16 @@ class GaussianMeasure:
         -------
         u : array, shape ``(M, C, *S)``
 
+        Notes
+        -----
+        On numpy the members are drawn on ``sciffd.backend.fft_workers()``
+        threads; each thread draws a cache-sized chunk of fields straight
+        into their half spectra and transforms them (with planned pyFFTW
+        objects when pyFFTW is installed, see
+        :func:`sciffd.backend.uses_pyfftw`; else ``scipy.fft``). The values
+        depend neither on the number of threads nor on the batch. Drawing
+        the normals is most of the cost; ``docs/benchmarks.md`` has figures.
+
         Examples
         --------
         >>> from sciffd.grids import torus
@@ -278,12 +224,13 @@ class GaussianMeasure:
         >>> u.shape
         (4, 1, 32, 32)
         """
+        name = backend.check_backend(backend_name)
+        if name == "numpy":
+            return self._sample_numpy(self._draw_plan(grid, members, seed, channels,
+                                                      stream, dtype))
         u_hat = self.sample_spectrum(grid, members, seed, channels=channels, stream=stream,
                                      dtype=dtype)
-        name = backend.check_backend(backend_name)
-        if name != "numpy":
-            u_hat = backend.to_backend(u_hat, name, device)
-        return inverse(u_hat, grid)
+        return inverse(backend.to_backend(u_hat, name, device), grid)
 
     def sample_spectrum(
         self,
@@ -295,7 +242,66 @@ class GaussianMeasure:
         stream: int = 0,
         dtype: Any = np.float32,
     ) -> np.ndarray:
-        """Half-spectrum coefficients of :meth:`sample` (numpy, shape ``(M, C, *K)``)."""
+        """Half-spectrum coefficients of :meth:`sample` (numpy, shape ``(M, C, *K)``).
+
+        ``K = grid.spectral_shape``; complex64 for ``float32``, complex128
+        for ``float64`` (the same float64 values, rounded).
+        """
+        draw = self._draw_plan(grid, members, seed, channels, stream, dtype)
+        lay, n_jobs = draw.layout, len(draw.keys)
+        out = np.empty((n_jobs, lay.size), dtype=draw.cdtype)
+        rows = max(1, min(16, -(-n_jobs // draw.threads)))
+
+        def make_worker() -> Callable[[int], None]:
+            drawer = draw.drawer()
+
+            def work(task: int) -> None:
+                for job in range(task * rows, min((task + 1) * rows, n_jobs)):
+                    drawer.fill(job, out[job])
+
+            return work
+
+        _nested.parallel(-(-n_jobs // rows), make_worker, draw.threads)
+        return out.reshape(draw.lead + lay.spectral_shape)
+
+    def _sample_numpy(self, draw: _DrawPlan) -> np.ndarray:
+        """Draw and transform in cache-sized chunks of rows, one chunk per task.
+
+        With pyFFTW every field goes through the same single-field plan, and
+        scipy.fft transforms a field alike in any batch, so a member's values
+        do not depend on the batch it is drawn in.
+        """
+        lay, n_jobs = draw.layout, len(draw.keys)
+        out = np.empty((n_jobs,) + lay.shape, dtype=draw.dtype)
+        fftw = backend.uses_pyfftw(lay.shape)
+        # a chunk's spectrum stays in cache between the draws and the transform
+        fit = max(1, _CHUNK_BYTES // (lay.size * np.dtype(draw.cdtype).itemsize))
+        rows = max(1, min(fit, -(-n_jobs // draw.threads)))
+
+        def make_worker() -> Callable[[int], None]:
+            drawer = draw.drawer()
+            plans = {}
+
+            def work(task: int) -> None:
+                start, stop = task * rows, min((task + 1) * rows, n_jobs)
+                batch = 1 if fftw else stop - start
+                if batch not in plans:
+                    plans[batch] = backend.irfftn_plan(batch, lay.shape, draw.dtype)
+                plan = plans[batch]
+                spectra = plan.input.reshape(batch, lay.size)
+                for first in range(start, stop, batch):
+                    for i in range(batch):
+                        drawer.fill(first + i, spectra[i])
+                    out[first:first + batch] = plan.execute()
+
+            return work
+
+        _nested.parallel(-(-n_jobs // rows), make_worker, draw.threads)
+        return out.reshape(draw.lead + lay.shape)
+
+    def _draw_plan(self, grid: TorusGrid, members: Any, seed: Any, channels: Any,
+                   stream: Any, dtype: Any) -> _DrawPlan:
+        """Validate the arguments of :meth:`sample` and gather what drawing needs."""
         if not isinstance(grid, TorusGrid):
             raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
         ids = _member_ids(members)
@@ -308,37 +314,49 @@ class GaussianMeasure:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype={dtype} is not supported; expected float32 or float64")
-        cdtype = np.complex64 if dtype == np.float32 else np.complex128
+        channels, stream = int(channels), int(stream)
 
-        n_draws, src, dst, mirror_src, mirror_dst = _layout(grid.shape)
+        lay = _nested.layout(grid.shape)
         lam = self.eigenvalues(grid).reshape(-1)
-        scale_mode = np.sqrt(lam[dst] / 2)
-        scale_mean = math.sqrt(lam[0])
-        jobs = [(int(m), c) for m in ids for c in range(int(channels))]
-        out = np.zeros((len(jobs), lam.size), dtype=cdtype)
+        scale_pairs = np.zeros((lay.n_modes, 2))
+        scale_pairs[lay.kept] = np.sqrt(lam[lay.dst] / 2)[:, None]
+        keys = np.stack([np.repeat(ids, channels), np.tile(np.arange(channels), len(ids)),
+                         np.full(len(ids) * channels, stream)], axis=1)
+        # numpy's own seeding is cheaper for a few jobs than the vectorised one
+        words = _nested.seed_words(seed, keys) \
+            if len(keys) >= 4 and _nested.vectorised_seeding_ok() else None
+        return _DrawPlan(
+            layout=lay, dtype=dtype,
+            cdtype=np.complex64 if dtype == np.float32 else np.complex128,
+            scale_pairs=scale_pairs.reshape(-1), scale_mean=math.sqrt(lam[0]),
+            seed=seed, keys=keys, words=words, lead=(len(ids), channels),
+            threads=_nested.threads_for(len(keys) * lay.n_draws),
+        )
 
-        def fill(rows: range) -> None:
-            z = np.empty(n_draws, dtype=np.float64)
-            for row in rows:
-                m, c = jobs[row]
-                member_generator(seed, m, c, stream).standard_normal(out=z)
-                zc = z[1:].view(np.complex128)
-                zk = zc if src is None else zc[src]
-                target = out[row]
-                target[dst] = zk * scale_mode
-                target[0] = z[0] * scale_mean
-                if mirror_dst.size:
-                    target[mirror_dst] = np.conj(target[mirror_src])
 
-        workers = min(backend.fft_workers(), len(jobs), os.cpu_count() or 1)
-        if workers > 1 and len(jobs) * n_draws > 200_000:
-            bounds = np.linspace(0, len(jobs), workers + 1).astype(int)
-            with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(fill, [range(a, b) for a, b in zip(bounds[:-1], bounds[1:],
-                                                                   strict=True)]))
-        else:
-            fill(range(len(jobs)))
-        return out.reshape((len(ids), int(channels)) + grid.spectral_shape)
+# the spectrum of a chunk of fields drawn and transformed together on one thread
+_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class _DrawPlan:
+    """Everything the threads of one call of ``sample`` share (see ``_nested``)."""
+
+    layout: _nested.DrawLayout
+    dtype: np.dtype
+    cdtype: type
+    scale_pairs: np.ndarray
+    scale_mean: float
+    seed: int
+    keys: np.ndarray
+    words: np.ndarray | None
+    lead: tuple[int, int]
+    threads: int
+
+    def drawer(self) -> _nested.Drawer:
+        return _nested.Drawer(self.layout, self.scale_pairs, self.scale_mean,
+                              self.cdtype == np.complex64, self.seed, self.keys,
+                              self.words)
 
 
 def _pinv(lam: np.ndarray) -> np.ndarray:
