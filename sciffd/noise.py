@@ -111,6 +111,14 @@ class GaussianMeasure:
         lam = np.asarray(self.spectrum(grid.k_squared), dtype=np.float64)
         lam = np.broadcast_to(lam, grid.spectral_shape).copy()
         lam[~grid.nyquist_mask] = 0.0
+        bad = ~np.isfinite(lam) | (lam < 0)
+        if bad.any():
+            k2 = float(np.broadcast_to(grid.k_squared, lam.shape)[bad][0])
+            raise ValueError(
+                f"{self!r} has the eigenvalue {lam[bad][0]} at |k|^2 = {k2} on grid "
+                f"{grid.shape}; eigenvalues must be finite and non-negative (return 0 "
+                "for a mode the measure leaves out, such as k = 0 of a pure power law)"
+            )
         return lam
 
     def pointwise_variance(self, grid: TorusGrid) -> float:

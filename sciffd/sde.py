@@ -195,7 +195,12 @@ class VPProcess:
         """Inverse of :meth:`to_config`."""
         if not isinstance(config, dict) or config.get("process") != "vp":
             raise ValueError(f"not a VP process configuration: {config!r}")
-        sch = dict(config["schedule"])
+        sch = config.get("schedule")
+        if not isinstance(sch, dict) or "kind" not in sch:
+            raise ValueError(
+                f"VP process configuration {config!r} needs a 'schedule' entry with a 'kind'"
+            )
+        sch = dict(sch)
         kind = sch.pop("kind")
         if kind == "linear":
             schedule = LinearSchedule(**sch)

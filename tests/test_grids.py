@@ -36,6 +36,7 @@ def test_mesh_is_ij_indexed():
     assert g.dims == ("z", "y", "x")
 
 
+@pytest.mark.property
 @given(shapes, st.floats(0.3, 7.0))
 def test_wavenumber_layout_matches_numpy_fft(shape, length):
     lengths = tuple(length * (i + 1) for i in range(len(shape)))
@@ -67,6 +68,7 @@ def test_negative_axis_means_the_same_axis():
     np.testing.assert_array_equal(g.mode_indices(-2), g.mode_indices(0))
 
 
+@pytest.mark.property
 @given(shapes)
 def test_nyquist_mask(shape):
     g = TorusGrid(shape)
@@ -94,6 +96,7 @@ def test_parseval_with_hermitian_weight(shape, seed):
     assert rhs == pytest.approx(lhs, rel=1e-12)
 
 
+@pytest.mark.property
 @given(shapes)
 def test_hermitian_weight_counts_full_spectrum_modes(shape):
     g = TorusGrid(shape)

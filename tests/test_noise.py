@@ -389,6 +389,13 @@ def test_spectral_gaussian_tail_check_and_values():
     with pytest.raises(TypeError, match="must be callable"):
         SpectralGaussian(3.0)
 
+    # a pure power law is infinite at k = 0: refused when evaluated on a grid
+    power = SpectralGaussian(lambda k2: np.asarray(k2, dtype=float) ** -2.0)
+    with np.errstate(divide="ignore"):
+        with pytest.raises(ValueError, match=r"eigenvalue inf at \|k\|\^2 = 0.0 on grid "
+                                             r"\(4, 4\); eigenvalues must be finite"):
+            power.eigenvalues(TorusGrid((4, 4)))
+
     # a Gaussian-shaped spectrum (any decay passes) matches its function
     mu = SpectralGaussian(lambda k2: np.exp(-k2 / 50.0))
     grid = TorusGrid((6, 7), (1.0, 2.0))

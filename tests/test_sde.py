@@ -155,6 +155,8 @@ def test_config_round_trip(process):
         (lambda: VPProcess(t_min="1e-3"), TypeError, "t_min='1e-3' must be a real number"),
         (lambda: VPProcess.from_config({"process": "ve"}), ValueError,
          "not a VP process configuration"),
+        (lambda: VPProcess.from_config({"process": "vp"}), ValueError,
+         "needs a 'schedule' entry with a 'kind'"),
         (lambda: VPProcess.from_config({"process": "vp", "schedule": {"kind": "sigmoid"}}),
          ValueError, "unknown schedule kind 'sigmoid'; expected 'linear' or 'cosine'"),
     ],
