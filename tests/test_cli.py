@@ -170,3 +170,32 @@ def test_sample_refuses_an_existing_directory_as_output(gaussian_load, tmp_path,
     err = capsys.readouterr().err.splitlines()
     assert code == 2 and len(err) == 1
     assert "is a directory" in err[0]
+
+
+# -- the whole chain, with the real parts ---------------------------------------
+@pytest.mark.slow
+def test_generate_train_sample_end_to_end(tmp_path):
+    pytest.importorskip("sciffd.training")
+    pytest.importorskip("sciffd.domains.fluids.dataset")
+
+    result = run("data", "generate", "ns2d", "--members", "1", "--resolution", "16",
+                 "--quiet", "--out", "ns2d.nc", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = read_netcdf(tmp_path / "ns2d.nc", "vorticity")
+    assert data.dims == ("member", "time", "y", "x") and data.sizes["x"] == 16
+
+    result = run("train", "--data", "ns2d.nc", "--out", "run", "--steps", "2",
+                 "--batch-size", "2", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "config.json").is_file()
+
+    result = run("sample", "--model", "run", "--members", "2", "--resolution", "24",
+                 "--steps", "2", "--seed", "3", "--quiet", "--out", "ens.nc", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    ens = read_netcdf(tmp_path / "ens.nc")
+    w = ens["vorticity"]
+    assert w.dims == ("member", "y", "x") and w.shape == (2, 24, 24)
+    assert np.isfinite(w.values).all()
+    assert w.attrs["units"] == data.attrs["units"]
+    assert ens.attrs["model"] == "run" and ens.attrs["resolution"] == "24x24"
+    assert ens.attrs["seed"] == 3 and ens.attrs["steps"] == 2

@@ -121,3 +121,34 @@ def test_load_without_a_checkpoint_loader_says_so(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"variable": VARIABLE}))
     with pytest.raises(NotImplementedError, match="needs sciffd.training.checkpoint"):
         load(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A model directory written by sciffd.training.train (one step, a tiny FNO)."""
+    training = pytest.importorskip("sciffd.training")
+    from sciffd.fields import to_dataset
+
+    grid = TorusGrid((8, 8), (2.0, 2.0))
+    u = Matern(3.0, 5.0).sample(grid, members=4, seed=1, dtype=np.float64)[:, 0]
+    data = to_dataset(u, grid, "vorticity", {"units": "s-1", "long_name": "vorticity"})
+    out = tmp_path_factory.mktemp("run") / "tiny"
+    training.train(data, out, steps=1, batch_size=2, progress=False,
+                   model_options={"width": 4, "layers": 1, "modes": 2,
+                                  "time_features": 4, "time_width": 8})
+    return out
+
+
+def test_load_a_training_directory(trained):
+    fm = load(trained, device="cpu")
+    assert fm.name == "tiny" and fm.path == trained
+    assert fm.grid == TorusGrid((8, 8), (2.0, 2.0))
+    assert fm.variable == {"name": "vorticity", "units": "s-1", "long_name": "vorticity"}
+
+    ds = fm.sample(members=2, grid=12, steps=1, progress=False)
+    w = ds["vorticity"]
+    assert w.shape == (2, 12, 12) and w.dtype == np.float32
+    assert np.isfinite(w.values).all()
+    assert w.attrs == {"units": "s-1", "long_name": "vorticity"}
+    np.testing.assert_array_equal(ds.attrs["grid_lengths"], [2.0, 2.0])
+    assert isinstance(sciffd.load(trained), FieldModel)
