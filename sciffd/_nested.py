@@ -326,6 +326,9 @@ class Drawer:
         else:
             self._scaled = self._buf[2:]
             self._source = self._scaled.view(np.complex128)
+        self._scaled_pairs = self._scaled[:2 * M]
+        self._gather = lay.gather
+        self._mirror_src, self._mirror_dst = lay.mirror_src, lay.mirror_dst
 
     def _generator(self, job: int) -> np.random.Generator:
         if self.words is None:
@@ -334,14 +337,14 @@ class Drawer:
 
     def fill(self, job: int, row: np.ndarray) -> None:
         """Write the half spectrum of ``job`` into ``row`` (flat, ``prod(K)``)."""
-        lay = self.lay
-        self._generator(job).standard_normal(out=self._z)
+        z = self._z
+        self._generator(job).standard_normal(out=z)
         # scale in draw order (float64), rounding once into the output precision
-        np.multiply(self._pairs, self.scale_pairs, out=self._scaled[:2 * lay.n_modes])
-        np.take(self._source, lay.gather, out=row, mode="wrap")
-        row[0] = self._z[0] * self.scale_mean
-        if lay.mirror_dst.size:
-            row[lay.mirror_dst] = np.conj(row[lay.mirror_src])
+        np.multiply(self._pairs, self.scale_pairs, out=self._scaled_pairs)
+        self._source.take(self._gather, out=row, mode="wrap")
+        row[0] = z[0] * self.scale_mean
+        if self._mirror_dst.size:
+            row[self._mirror_dst] = np.conj(row[self._mirror_src])
 
 
 # -- threads ------------------------------------------------------------------
@@ -370,11 +373,14 @@ def _executor(n: int) -> ThreadPoolExecutor:
         return _pool
 
 
+_CPUS = os.cpu_count() or 1
+
+
 def threads_for(work: int) -> int:
     """Threads worth using for ``work`` normals: ``fft_workers()``, 1 for small work."""
     if work < 100_000:
         return 1
-    return max(1, min(backend.fft_workers(), os.cpu_count() or 1))
+    return max(1, min(backend.fft_workers(), _CPUS))
 
 
 def parallel(n_tasks: int, make_worker: Callable[[], Callable[[int], None]],

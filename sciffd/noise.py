@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,8 @@ class GaussianMeasure:
     """
 
     trace_class: bool = True
+    # whether equal measures have equal spectra, so that sampling may cache them
+    _pure_spectrum: bool = False
 
     def spectrum(self, k2: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Eigenvalues ``lambda`` at squared angular wavenumbers ``k2``."""
@@ -325,9 +328,8 @@ class GaussianMeasure:
         channels, stream = int(channels), int(stream)
 
         lay = _nested.layout(grid.shape)
-        lam = self.eigenvalues(grid).reshape(-1)
-        scale_pairs = np.zeros((lay.n_modes, 2))
-        scale_pairs[lay.kept] = np.sqrt(lam[lay.dst] / 2)[:, None]
+        scale_pairs, scale_mean = _cached_scales(self, grid) if self._pure_spectrum \
+            else _scales(self, grid)
         keys = np.stack([np.repeat(ids, channels), np.tile(np.arange(channels), len(ids)),
                          np.full(len(ids) * channels, stream)], axis=1)
         # numpy's own seeding is cheaper for a few jobs than the vectorised one
@@ -336,7 +338,7 @@ class GaussianMeasure:
         return _DrawPlan(
             layout=lay, dtype=dtype,
             cdtype=np.complex64 if dtype == np.float32 else np.complex128,
-            scale_pairs=scale_pairs.reshape(-1), scale_mean=math.sqrt(lam[0]),
+            scale_pairs=scale_pairs, scale_mean=scale_mean,
             seed=seed, keys=keys, words=words, lead=(len(ids), channels),
             threads=_nested.threads_for(len(keys) * lay.n_draws),
         )
@@ -344,6 +346,23 @@ class GaussianMeasure:
 
 # the spectrum of a chunk of fields drawn and transformed together on one thread
 _CHUNK_BYTES = 256 * 1024
+
+
+def _scales(measure: GaussianMeasure, grid: TorusGrid) -> tuple[np.ndarray, float]:
+    """``sqrt(lambda_j / 2)`` twice per drawn mode (0 for dropped ones), ``sqrt(lambda_0)``."""
+    lay = _nested.layout(grid.shape)
+    lam = measure.eigenvalues(grid).reshape(-1)
+    scale_pairs = np.zeros((lay.n_modes, 2))
+    scale_pairs[lay.kept] = np.sqrt(lam[lay.dst] / 2)[:, None]
+    scale_pairs = scale_pairs.reshape(-1)
+    scale_pairs.setflags(write=False)
+    return scale_pairs, math.sqrt(lam[0])
+
+
+@lru_cache(maxsize=8)
+def _cached_scales(measure: GaussianMeasure, grid: TorusGrid) -> tuple[np.ndarray, float]:
+    """:func:`_scales` of a measure whose spectrum is fixed by its (frozen) fields."""
+    return _scales(measure, grid)
 
 
 @dataclass(frozen=True)
@@ -420,6 +439,7 @@ class Matern(GaussianMeasure):
     tau: float = 1.0
     sigma: float = 1.0
     ndim: int = 2
+    _pure_spectrum = True
 
     def __post_init__(self) -> None:
         _check_number(self.alpha, "alpha", positive=True)
@@ -513,6 +533,7 @@ class WhiteNoise(GaussianMeasure):
 
     sigma: float = 1.0
     trace_class = False
+    _pure_spectrum = True
 
     def __post_init__(self) -> None:
         _check_number(self.sigma, "sigma", positive=True)

@@ -23,6 +23,7 @@ the band of the coarser grid (which every field sciffd generates does).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ def forward(u: Any, grid: TorusGrid) -> Any:
     >>> from sciffd.grids import torus
     >>> g = torus(8, ndim=1)
     >>> x = g.coords(0)
-    >>> np.round(forward(np.cos(2 * np.pi * 3 * x), g)[3].real, 12)
+    >>> float(np.round(forward(np.cos(2 * np.pi * 3 * x), g)[3].real, 12))
     0.5
     """
     check_field(u, grid)
@@ -135,7 +136,41 @@ def inverse(u_hat: Any, grid: TorusGrid) -> Any:
 def multiply(u: Any, grid: TorusGrid, multiplier: np.ndarray) -> Any:
     """Apply a Fourier multiplier given on the half spectrum (numpy array)."""
     u_hat = forward(u, grid)
-    return inverse(u_hat * as_array_like(multiplier, u_hat), grid)
+    return inverse(_times(u_hat, as_array_like(multiplier, u_hat)), grid)
+
+
+def _times(u_hat: Any, m: Any) -> Any:
+    """``u_hat * m``, in place for a numpy ``u_hat`` that a transform just made."""
+    if isinstance(u_hat, np.ndarray) and isinstance(m, np.ndarray) \
+            and np.broadcast_shapes(u_hat.shape, m.shape) == u_hat.shape:
+        np.multiply(u_hat, m, out=u_hat)
+        return u_hat
+    return u_hat * m
+
+
+@lru_cache(maxsize=32)
+def _cached_multiplier(grid: TorusGrid, axis: int | None, order: int,
+                       single: bool) -> np.ndarray:
+    """Complex multipliers reused from call to call, in the precision of the fields.
+
+    ``axis`` given: ``(i k_axis)^order`` as a broadcastable array (length 1
+    along the other axes); ``axis=None``: the Laplacian ``-|k|^2``, full.
+    Shared between calls: never handed to a caller, never written to.
+    """
+    if axis is None:
+        m = -grid.k_squared
+    else:
+        m = (1j * grid.wavenumbers()[axis]) ** order
+        n = grid.shape[axis]
+        if order % 2 == 1 and n % 2 == 0:
+            m.reshape(-1)[n // 2] = 0.0
+    return np.ascontiguousarray(m, dtype=np.complex64 if single else np.complex128)
+
+
+def _check_order(order: int) -> int:
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+        raise ValueError(f"order={order!r} must be a non-negative integer")
+    return int(order)
 
 
 def _check_axis(axis: int, grid: TorusGrid) -> int:
@@ -152,8 +187,7 @@ def derivative_multiplier(grid: TorusGrid, axis: int, order: int = 1) -> np.ndar
     The Nyquist mode of an even axis is dropped for odd orders.
     """
     axis = _check_axis(axis, grid)
-    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
-        raise ValueError(f"order={order!r} must be a non-negative integer")
+    order = _check_order(order)
     k = grid.wavenumbers()[axis]
     m = np.broadcast_to((1j * k) ** order, grid.spectral_shape).copy()
     n = grid.shape[axis]
@@ -179,15 +213,19 @@ def derivative(u: Any, grid: TorusGrid, axis: int, order: int = 1) -> Any:
     True
     """
     check_field(u, grid)
-    return multiply(u, grid, derivative_multiplier(grid, axis, order))
+    axis, order = _check_axis(axis, grid), _check_order(order)
+    u_hat = forward(u, grid)
+    m = _cached_multiplier(grid, axis, order, _is_single(u_hat))
+    return inverse(_times(u_hat, as_array_like(m, u_hat)), grid)
 
 
 def gradient(u: Any, grid: TorusGrid) -> list[Any]:
     """``[du/dx_1, .., du/dx_d]`` in axis order (``[du/dy, du/dx]`` in 2D)."""
     check_field(u, grid)
     u_hat = forward(u, grid)
+    single = _is_single(u_hat)
     return [
-        inverse(u_hat * as_array_like(derivative_multiplier(grid, i), u_hat), grid)
+        inverse(u_hat * as_array_like(_cached_multiplier(grid, i, 1, single), u_hat), grid)
         for i in range(grid.ndim)
     ]
 
@@ -195,7 +233,9 @@ def gradient(u: Any, grid: TorusGrid) -> list[Any]:
 def laplacian(u: Any, grid: TorusGrid) -> Any:
     """Spectral Laplacian ``sum_i d^2 u / dx_i^2``."""
     check_field(u, grid)
-    return multiply(u, grid, -grid.k_squared)
+    u_hat = forward(u, grid)
+    m = _cached_multiplier(grid, None, 2, _is_single(u_hat))
+    return inverse(_times(u_hat, as_array_like(m, u_hat)), grid)
 
 
 def inverse_laplacian(u: Any, grid: TorusGrid) -> Any:

@@ -285,3 +285,27 @@ def test_threads_survive_a_fork():
         pytest.skip("no fork on this platform")
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.map_async(_draw_in_child, [0]).get(timeout=120) == [expected]
+
+
+# -- the cached multipliers of the spectral operators ------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cached_derivative_and_laplacian_match_their_multipliers(dtype):
+    """The operators reuse multipliers cached per grid and precision; each call
+    must still equal the plain multiplication, and leave the cache untouched."""
+    grid = TorusGrid((16, 15), (1.0, 2.0))
+    u = MU.sample(grid, 3, 1, dtype=dtype)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    for _ in range(2):
+        for axis, order in [(0, 1), (1, 1), (1, 2), (0, 3)]:
+            expected = spectral.multiply(u, grid, spectral.derivative_multiplier(grid, axis,
+                                                                                 order))
+            got = spectral.derivative(u, grid, axis=axis, order=order)
+            assert got.dtype == dtype
+            np.testing.assert_allclose(got, expected, rtol=0, atol=tol * np.abs(expected).max())
+        expected = spectral.multiply(u, grid, -grid.k_squared)
+        got = spectral.laplacian(u, grid)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tol * np.abs(expected).max())
+    # a Laplacian is the sum of the second derivatives
+    second = sum(spectral.derivative(u, grid, axis=i, order=2) for i in range(2))
+    np.testing.assert_allclose(spectral.laplacian(u, grid), second, rtol=0,
+                               atol=tol * np.abs(second).max())
