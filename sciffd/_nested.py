@@ -26,7 +26,8 @@ This module holds the fast machinery behind
   own ``SeedSequence``, member by member); SFC64 seeds itself from them;
 - the gather map of the draws onto the half spectrum, cached per shape;
 - a small persistent thread pool (numpy generators and FFTs release the
-  GIL), with rows handed out dynamically so a busy core slows nobody.
+  GIL), with chunks of rows handed out one by one, so that a thread on a
+  busy core simply takes fewer.
 """
 
 from __future__ import annotations
@@ -348,6 +349,7 @@ class Drawer:
 
 
 # -- threads ------------------------------------------------------------------
+_THREAD_PREFIX = "sciffd-noise"
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _pool_lock = threading.Lock()
@@ -368,7 +370,7 @@ def _executor(n: int) -> ThreadPoolExecutor:
         if _pool is None or _pool_size < n:
             if _pool is not None:
                 _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(n, thread_name_prefix="sciffd-noise")
+            _pool = ThreadPoolExecutor(n, thread_name_prefix=_THREAD_PREFIX)
             _pool_size = n
         return _pool
 
@@ -391,6 +393,8 @@ def parallel(n_tasks: int, make_worker: Callable[[], Callable[[int], None]],
     and buffers) and takes the next task until none is left.
     """
     threads = max(1, min(threads, n_tasks))
+    if threading.current_thread().name.startswith(_THREAD_PREFIX):
+        threads = 1  # called from one of the pool's own threads: never wait on the pool
     counter = itertools.count()
 
     def loop() -> None:

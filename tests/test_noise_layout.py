@@ -309,3 +309,11 @@ def test_cached_derivative_and_laplacian_match_their_multipliers(dtype):
     second = sum(spectral.derivative(u, grid, axis=i, order=2) for i in range(2))
     np.testing.assert_allclose(spectral.laplacian(u, grid), second, rtol=0,
                                atol=tol * np.abs(second).max())
+
+
+def test_sampling_from_a_pool_thread_does_not_wait_on_the_pool():
+    grid = torus(64)
+    expected = MU.sample(grid, 40, 1, dtype=np.float64)
+    pool = _nested._executor(1)  # the pool sampling itself uses, one thread busy below
+    got = pool.submit(MU.sample, grid, 40, 1, dtype=np.float64).result(timeout=120)
+    np.testing.assert_array_equal(got, expected)
