@@ -1,0 +1,440 @@
+"""Observations ``y = H u + eta`` with Gaussian noise ``eta ~ N(0, R)``.
+
+:class:`ObservationNoise` holds ``R``: a scalar standard deviation
+(``R = sigma^2 I``), one per observation (``R`` diagonal) or a full
+covariance matrix. It whitens residuals with ``W = L^(-1)``, ``R = L L^T``
+(Cholesky), so that ``||W r||^2 = r^T R^(-1) r``.
+
+:class:`Observations` bundles an operator, the observed values and the
+noise, checks them, and reads and writes an observation file: a dataset
+with one point per entry of the dim ``obs``, the point coordinates as
+variables or coordinates ``x``, ``y`` (``z``) along ``obs``, the observed
+``values`` and the attribute ``noise_std`` (or a variable ``noise_std``
+along ``obs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from .._nested import member_generator
+from ..grids import AXIS_NAMES, TorusGrid
+from ..spectral import as_array_like
+from .operators import (
+    METHODS_POINT,
+    MaskObservation,
+    ObservationOperator,
+    PointObservation,
+    check_points_in_domain,
+)
+
+__all__ = ["OBSERVATION_NOISE_STREAM", "ObservationNoise", "Observations"]
+
+#: the nested-noise stream of observation noise draws
+#: (``member_generator(seed, member, 0, OBSERVATION_NOISE_STREAM)``)
+OBSERVATION_NOISE_STREAM = 2**30
+
+
+class ObservationNoise:
+    """Gaussian observation noise ``N(0, R)``.
+
+    Parameters
+    ----------
+    std : float or array of shape ``(n_obs,)``, optional
+        Standard deviation: one for every observation (``R = std^2 I``) or
+        one per observation (``R = diag(std^2)``). Each must be finite and
+        positive.
+    covariance : array, shape ``(n_obs, n_obs)``, optional
+        A full covariance matrix (symmetric positive definite), instead of
+        ``std``.
+
+    Examples
+    --------
+    >>> R = ObservationNoise(std=0.1)
+    >>> R.variance(3).tolist()
+    [0.010000000000000002, 0.010000000000000002, 0.010000000000000002]
+    >>> ObservationNoise(std=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: std=0.0 must be finite and positive: ...
+    """
+
+    def __init__(self, std: Any = None, covariance: Any = None) -> None:
+        if (std is None) == (covariance is None):
+            raise TypeError("give exactly one of std= (a scalar or one per observation) or "
+                            f"covariance= (a matrix); got std={std!r}, "
+                            f"covariance={covariance!r}")
+        self.std = None
+        self.covariance = None
+        self.size: int | None = None
+        if std is not None:
+            if isinstance(std, bool):
+                raise TypeError(f"std={std!r} must be a number or an array of numbers")
+            try:
+                s = np.array(std, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"std={std!r} must be a number or an array of numbers") from None
+            if s.ndim > 1:
+                raise ValueError(
+                    f"std has shape {s.shape}; give a scalar or one value per observation, "
+                    "and a covariance matrix as covariance="
+                )
+            bad = np.flatnonzero(~(np.isfinite(s.reshape(-1)) & (s.reshape(-1) > 0)))
+            if bad.size:
+                where = "" if s.ndim == 0 else f" at observation {int(bad[0])}"
+                value = float(s.reshape(-1)[bad[0]])
+                raise ValueError(
+                    f"std={value!r}{where} must be finite and positive: observations "
+                    "without noise make the posterior singular; use a small std for "
+                    "nearly exact data"
+                )
+            if s.ndim == 1:
+                if s.size == 0:
+                    raise ValueError("std is an empty array; expected one value per observation")
+                self.size = int(s.size)
+            self.std = float(s) if s.ndim == 0 else s
+            return
+        try:
+            r = np.array(covariance, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("covariance must be a square matrix of numbers") from None
+        if r.ndim != 2 or r.shape[0] != r.shape[1] or r.shape[0] == 0:
+            raise ValueError(f"covariance has shape {r.shape}; expected a square (n_obs, n_obs)")
+        if not np.isfinite(r).all():
+            raise ValueError("covariance has NaN or infinite entries")
+        if not np.allclose(r, r.T, rtol=1e-10, atol=1e-14 * np.abs(r).max()):
+            raise ValueError("covariance must be symmetric")
+        try:
+            lower = np.linalg.cholesky(r)
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                "covariance is not positive definite (its Cholesky factorisation failed); "
+                "every observation needs positive noise"
+            ) from None
+        self.covariance = r
+        self.size = int(r.shape[0])
+        self._lower = lower
+        self._whitener = np.linalg.inv(lower)  # W = L^(-1)
+
+    # -- shape -----------------------------------------------------------------
+    def check(self, n_obs: int) -> None:
+        """Raise ``ValueError`` if the noise is sized for another number of observations."""
+        if self.size is not None and self.size != n_obs:
+            raise ValueError(
+                f"the observation noise is given for {self.size} observations, but there "
+                f"are {n_obs}"
+            )
+
+    @property
+    def is_scalar(self) -> bool:
+        """Whether ``R = sigma^2 I``."""
+        return self.covariance is None and np.ndim(self.std) == 0
+
+    def variance(self, n_obs: int) -> np.ndarray:
+        """The diagonal of ``R``, shape ``(n_obs,)``."""
+        self.check(n_obs)
+        if self.covariance is not None:
+            return np.diag(self.covariance).copy()
+        return np.broadcast_to(np.asarray(self.std) ** 2, (n_obs,)).copy()
+
+    def matrix(self, n_obs: int) -> np.ndarray:
+        """``R`` as a dense matrix ``(n_obs, n_obs)``."""
+        self.check(n_obs)
+        if self.covariance is not None:
+            return self.covariance.copy()
+        return np.diag(self.variance(n_obs))
+
+    def whitener(self, n_obs: int) -> np.ndarray:
+        """``W = L^(-1)`` with ``R = L L^T``, dense ``(n_obs, n_obs)``."""
+        self.check(n_obs)
+        if self.covariance is not None:
+            return self._whitener.copy()
+        return np.diag(1.0 / np.sqrt(self.variance(n_obs)))
+
+    # -- on arrays (numpy or torch), shape (B, n_obs) -----------------------------
+    def whiten(self, r: Any) -> Any:
+        """``W r`` for residuals ``r`` of shape ``(B, n_obs)``."""
+        n = int(r.shape[-1])
+        self.check(n)
+        if self.covariance is None:
+            inv_std = 1.0 / np.broadcast_to(np.asarray(self.std, dtype=np.float64), (n,))
+            return r * as_array_like(inv_std, r)
+        return r @ as_array_like(self._whitener.T, r)
+
+    def whiten_transpose(self, z: Any) -> Any:
+        """``W^T z`` for ``z`` of shape ``(B, n_obs)``."""
+        if self.covariance is None:
+            return self.whiten(z)
+        self.check(int(z.shape[-1]))
+        return z @ as_array_like(self._whitener, z)
+
+    def sample(self, n_obs: int, members: int | Sequence[int] = 1, seed: int = 0) -> np.ndarray:
+        """Draws of ``eta``, shape ``(M, n_obs)`` (float64), nested like the field noise.
+
+        Member ``m`` uses ``member_generator(seed, m, 0, OBSERVATION_NOISE_STREAM)``.
+        """
+        from ..noise import _check_seed, _member_ids
+
+        ids = _member_ids(members)
+        seed = _check_seed(seed)
+        self.check(n_obs)
+        z = np.stack([member_generator(seed, int(m), 0, OBSERVATION_NOISE_STREAM)
+                      .standard_normal(n_obs) for m in ids])
+        if self.covariance is not None:
+            return z @ self._lower.T
+        return z * np.sqrt(self.variance(n_obs))
+
+    def to_config(self) -> dict:
+        """A JSON-ready description."""
+        if self.covariance is not None:
+            return {"covariance": self.covariance.tolist()}
+        return {"std": self.std if np.ndim(self.std) == 0 else self.std.tolist()}
+
+    def __repr__(self) -> str:
+        if self.covariance is not None:
+            return f"ObservationNoise(covariance=<{self.size}x{self.size}>)"
+        if np.ndim(self.std) == 0:
+            return f"ObservationNoise(std={self.std:g})"
+        return f"ObservationNoise(std=<{self.size} values>)"
+
+
+def _check_values(values: Any, name: str = "values") -> np.ndarray:
+    try:
+        y = np.array(backend.to_numpy(values), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, shape (n_obs,)") from None
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"{name} has shape {y.shape}; expected a non-empty (n_obs,)")
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ValueError(
+            f"{name}[{int(bad[0])}] = {y[bad[0]]} is not finite ({bad.size} NaN or infinite "
+            "values); drop those observations before conditioning"
+        )
+    return y
+
+
+class Observations:
+    """Observed values ``y`` of ``H u + eta``.
+
+    Parameters
+    ----------
+    operator : ObservationOperator
+        ``H``.
+    values : array, shape ``(n_obs,)``
+        The observed values ``y``, finite.
+    noise : ObservationNoise or float
+        ``eta ~ N(0, R)``; a number is a standard deviation.
+    attrs : mapping, optional
+        Metadata written by :meth:`to_xarray`: ``units`` and ``long_name``
+        of the values, ``coordinate_units`` of point coordinates.
+
+    Examples
+    --------
+    >>> obs = Observations(PointObservation([[0.5, 0.25]], "spectral"), [1.2], 0.1)
+    >>> obs.n_obs
+    1
+    """
+
+    def __init__(self, operator: ObservationOperator, values: Any,
+                 noise: ObservationNoise | float,
+                 attrs: Mapping[str, Any] | None = None) -> None:
+        if not isinstance(operator, ObservationOperator):
+            raise TypeError(
+                "operator must be an observation operator (PointObservation, "
+                f"MaskObservation, CoarseGrain, Blur, LinearOperator), got "
+                f"{type(operator).__name__}"
+            )
+        self.operator = operator
+        self.values = _check_values(values)
+        if not isinstance(noise, ObservationNoise):
+            noise = ObservationNoise(std=noise)
+        noise.check(self.values.size)
+        self.noise = noise
+        self.attrs = dict(attrs or {})
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations."""
+        return int(self.values.size)
+
+    def check(self, grid: TorusGrid, channels: int = 1) -> None:
+        """Raise ``ValueError`` unless the operator gives ``n_obs`` values on ``grid``."""
+        expected = self.operator.n_obs(grid, channels)
+        if expected != self.n_obs:
+            raise ValueError(
+                f"{self.operator!r} observes {expected} values of a {channels}-channel field "
+                f"on {grid}, but {self.n_obs} values were given"
+            )
+
+    def residual(self, u: Any, grid: TorusGrid) -> Any:
+        """``y - H u``, shape ``(B, n_obs)``, in the namespace of ``u``."""
+        hu = self.operator.apply(u, grid)
+        return as_array_like(self.values, hu) - hu
+
+    def misfit(self, u: Any, grid: TorusGrid) -> np.ndarray:
+        """``||W (H u - y)|| / sqrt(n_obs)`` per field (``||H u - y|| / (sqrt(n) sigma)``).
+
+        About 1 for fields consistent with the data, growing with the
+        distance to them. Returns numpy, shape ``(B,)``.
+        """
+        r = backend.to_numpy(self.noise.whiten(self.residual(u, grid)))
+        return np.sqrt((r**2).mean(axis=-1))
+
+    # -- files ------------------------------------------------------------------
+    @classmethod
+    def from_xarray(
+        cls,
+        ds: Any,
+        grid: TorusGrid,
+        *,
+        variable: str = "values",
+        method: str = "spectral",
+        units: str | None = None,
+    ) -> Observations:
+        """Point observations from an ``xarray.Dataset``.
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            One observation per entry of the dim ``obs``: coordinates (or
+            variables) named after the grid axes (``y``, ``x`` in 2D) give
+            each point's position, ``variable`` its value; the noise is
+            the attribute ``noise_std`` (of the dataset or the variable),
+            or a variable ``noise_std`` along ``obs``.
+        grid : TorusGrid
+            The model's domain: points must lie in ``[0, L_i)``.
+        variable : str
+            Name of the observed variable.
+        method : {"spectral", "bilinear"}
+            Interpolation of :class:`PointObservation`.
+        units : str, optional
+            The model's domain units; coordinates whose ``units`` attribute
+            says otherwise are refused.
+
+        Raises
+        ------
+        ValueError
+            For a missing variable or coordinate, NaN values or
+            coordinates, points outside the domain, coordinates in other
+            units, or a missing or non-positive noise level.
+        """
+        import xarray as xr
+
+        if not isinstance(ds, xr.Dataset):
+            raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+        if not isinstance(grid, TorusGrid):
+            raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        if method not in METHODS_POINT:
+            raise ValueError(f"method={method!r} is not supported; expected one of "
+                             f"{METHODS_POINT}")
+        if variable not in ds.variables:
+            names = sorted(map(str, ds.variables))
+            raise ValueError(
+                f"the dataset has no variable {variable!r}; it has {names}; pass "
+                "variable= to name the observed one"
+            )
+        da = ds[variable]
+        if da.dims != ("obs",):
+            raise ValueError(
+                f"variable {variable!r} has dims {da.dims}; expected ('obs',), one value "
+                "per observation"
+            )
+        columns = []
+        for name in AXIS_NAMES[grid.ndim]:
+            if name not in ds.variables:
+                raise ValueError(
+                    f"the dataset has no coordinate {name!r}; a {grid.ndim}-dimensional "
+                    f"observation file needs {AXIS_NAMES[grid.ndim]} along 'obs'"
+                )
+            c = ds[name]
+            if c.dims != ("obs",):
+                raise ValueError(f"coordinate {name!r} has dims {c.dims}; expected ('obs',)")
+            c_units = c.attrs.get("units")
+            if units is not None and c_units is not None and str(c_units) != str(units):
+                raise ValueError(
+                    f"coordinate {name!r} has units {c_units!r} but the model's domain is in "
+                    f"{units!r}; convert the coordinates to {units!r} first"
+                )
+            columns.append(np.asarray(c.values, dtype=np.float64))
+        points = np.stack(columns, axis=1)
+        bad = np.flatnonzero(~np.isfinite(points).all(axis=1))
+        if bad.size:
+            raise ValueError(
+                f"observation {int(bad[0])} has NaN or infinite coordinates "
+                f"{tuple(float(v) for v in points[bad[0]])} ({bad.size} such points)"
+            )
+        check_points_in_domain(points, grid.lengths, name="points")
+        values = _check_values(da.values, name=f"variable {variable!r}")
+
+        if "noise_std" in ds.variables:
+            std = np.asarray(ds["noise_std"].values, dtype=np.float64)
+        elif "noise_std" in da.attrs or "noise_std" in ds.attrs:
+            std = da.attrs.get("noise_std", ds.attrs.get("noise_std"))
+        else:
+            raise ValueError(
+                "the dataset gives no noise level: set the attribute noise_std (a standard "
+                "deviation in the units of the values) or a variable noise_std along 'obs'"
+            )
+        noise = ObservationNoise(std=std)
+        attrs = {"units": da.attrs.get("units", "1"),
+                 "long_name": da.attrs.get("long_name", f"observed {variable}"),
+                 "name": variable}
+        if units is not None:
+            attrs["coordinate_units"] = units
+        return cls(PointObservation(points, method), values, noise, attrs)
+
+    def to_xarray(self) -> Any:
+        """The observations as an ``xarray.Dataset`` (point-like operators only).
+
+        Point observations and masks on a reference grid are written as
+        points (a mask's nodes, read back as spectral point observations).
+        """
+        import xarray as xr
+
+        op = self.operator
+        if isinstance(op, PointObservation):
+            points, method = op.coords, op.method
+        elif isinstance(op, MaskObservation) and op.grid is not None:
+            points, method = op.points, "spectral"
+        else:
+            raise NotImplementedError(
+                f"{op!r} has no observation-file form; to_xarray writes point observations "
+                "and masks on a reference grid"
+            )
+        n_points = points.shape[0]
+        if self.n_obs != n_points:
+            raise NotImplementedError(
+                f"{self.n_obs} values for {n_points} points (several channels); the "
+                "observation file holds one value per point"
+            )
+        dims = AXIS_NAMES[points.shape[1]]
+        c_units = self.attrs.get("coordinate_units", "1")
+        coords = {
+            d: ("obs", points[:, i], {"units": c_units, "long_name": f"{d} coordinate of "
+                                      "the observation", "axis": d.upper()})
+            for i, d in enumerate(dims)
+        }
+        coords["obs"] = ("obs", np.arange(n_points),
+                         {"long_name": "observation index", "units": "1"})
+        name = self.attrs.get("name", "values")
+        data = {name: ("obs", self.values, {
+            "units": self.attrs.get("units", "1"),
+            "long_name": self.attrs.get("long_name", "observed values")})}
+        attrs = {"interpolation": method}
+        if self.noise.covariance is not None:
+            raise NotImplementedError("an observation file stores noise_std, not a covariance")
+        if self.noise.is_scalar:
+            attrs["noise_std"] = float(self.noise.std)
+        else:
+            data["noise_std"] = ("obs", np.asarray(self.noise.std), {
+                "units": self.attrs.get("units", "1"),
+                "long_name": "standard deviation of the observation noise"})
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
+    def __repr__(self) -> str:
+        return f"Observations({self.operator!r}, n_obs={self.n_obs}, noise={self.noise!r})"
