@@ -45,6 +45,7 @@ import numpy as np
 from .. import backend
 from ..grids import TorusGrid
 from ..spectral import as_array_like, forward, inverse, resample, resample_spectrum
+from ._interpolation import Bilinear, TrigInterpolation, index_like, scatter_add
 
 __all__ = [
     "METHODS_COARSE",
@@ -105,24 +106,6 @@ def _channels_of(y: Any, per_channel: int, n_obs_name: str = "y") -> int:
     return n // per_channel
 
 
-def _zeros(like: Any, shape: tuple[int, ...]) -> Any:
-    if backend.backend_name(like) == "torch":
-        import torch
-
-        return torch.zeros(shape, dtype=like.dtype, device=like.device)
-    xp = backend.array_namespace(like)
-    return xp.zeros(shape, dtype=like.dtype)
-
-
-def _cached_like(cache: dict, key: str, array: np.ndarray, like: Any) -> Any:
-    """``as_array_like(array, like)``, kept per namespace, precision and device."""
-    full = (key, backend.backend_name(like), str(like.dtype), str(getattr(like, "device", "")))
-    out = cache.get(full)
-    if out is None:
-        out = cache[full] = as_array_like(array, like)
-    return out
-
-
 # -- base ----------------------------------------------------------------------
 class ObservationOperator:
     """Base class of the linear observation operators ``H``.
@@ -161,106 +144,6 @@ class ObservationOperator:
         """Flat indices into ``grid.shape`` of the observed nodes, when ``H``
         selects node values of ``grid``; None otherwise."""
         return None
-
-
-# -- trigonometric and bilinear interpolation -----------------------------------
-class _TrigInterpolation:
-    """Evaluation of the Fourier series of grid fields at fixed points."""
-
-    def __init__(self, points: np.ndarray, grid: TorusGrid) -> None:
-        self.grid = grid
-        self.factors = []
-        for i in range(grid.ndim):
-            m = grid.mode_indices(i)
-            k = 2 * np.pi * m / grid.lengths[i]
-            e = np.exp(1j * np.outer(points[:, i], k))
-            n = grid.shape[i]
-            if n % 2 == 0:
-                nyquist = np.flatnonzero(np.abs(m) == n // 2)
-                e[:, nyquist] = np.cos(np.outer(points[:, i], k[nyquist]))
-            self.factors.append(e)  # (P, K_i)
-        self.weight = grid.hermitian_weight[(0,) * (grid.ndim - 1)]  # (K_d,)
-        self._arrays: dict = {}
-
-    def evaluate(self, u_hat: Any) -> Any:
-        """``Re sum_k w_k u_hat[k] E_k(x_p)``: ``(B, C, *K) -> (B, C, P)`` (real)."""
-        last = _cached_like(self._arrays, "wlast", (self.factors[-1] * self.weight).T, u_hat)
-        t = u_hat @ last  # (B, C, K_1 .. K_{d-1}, P)
-        for i in reversed(range(self.grid.ndim - 1)):
-            t = (t * _cached_like(self._arrays, f"t{i}", self.factors[i].T, u_hat)).sum(-2)
-        return t.real
-
-    def gather(self, y: Any) -> Any:
-        """``G_k = sum_p y_p E_k(x_p)``: ``(B, C, P) -> (B, C, *K)`` (complex)."""
-        if backend.backend_name(y) == "torch":
-            import torch
-
-            g = y.to(torch.complex64 if y.dtype == torch.float32 else torch.complex128)
-        else:
-            g = y.astype(np.complex64 if y.dtype == np.float32 else np.complex128)
-        for i in range(self.grid.ndim - 1):
-            g = g[..., None, :] * _cached_like(self._arrays, f"t{i}", self.factors[i].T, g)
-        return g @ _cached_like(self._arrays, "last", self.factors[-1], g)
-
-
-class _Bilinear:
-    """Periodic multilinear interpolation weights of fixed points on a grid."""
-
-    def __init__(self, points: np.ndarray, grid: TorusGrid) -> None:
-        d = grid.ndim
-        corners = np.array(list(np.ndindex((2,) * d)))  # (2^d, d)
-        lower, frac = [], []
-        for i in range(d):
-            s = points[:, i] / grid.spacing[i]
-            j = np.floor(s)
-            lower.append(j.astype(np.int64) % grid.shape[i])
-            frac.append(s - j)
-        lower = np.stack(lower, axis=1)  # (P, d)
-        frac = np.stack(frac, axis=1)
-        index = (lower[:, None, :] + corners[None]) % np.asarray(grid.shape)
-        self.index = np.ravel_multi_index(tuple(np.moveaxis(index, -1, 0)), grid.shape)
-        self.weight = np.prod(np.where(corners[None] == 1, frac[:, None, :],
-                                       1 - frac[:, None, :]), axis=-1)  # (P, 2^d)
-        self._arrays: dict = {}
-
-    def evaluate(self, u: Any) -> Any:
-        """``(B, C, *S) -> (B, C, P)``."""
-        flat = u.reshape(tuple(u.shape[:2]) + (-1,))
-        values = flat[..., _index_like(self.index, u)]  # (B, C, P, 2^d)
-        return (values * _cached_like(self._arrays, "w", self.weight, u)).sum(-1)
-
-    def spread(self, y: Any, grid: TorusGrid) -> Any:
-        """Adjoint: ``(B, C, P) -> (B, C, *S)``."""
-        src = y[..., None] * _cached_like(self._arrays, "w", self.weight, y)
-        out = _scatter_add(y, grid.size, self.index.reshape(-1),
-                           src.reshape(tuple(y.shape[:2]) + (-1,)))
-        return out.reshape(tuple(y.shape[:2]) + grid.shape)
-
-
-def _index_like(index: np.ndarray, like: Any) -> Any:
-    if backend.backend_name(like) == "torch":
-        import torch
-
-        return torch.from_numpy(index).to(like.device)
-    if backend.backend_name(like) == "cupy":
-        import cupy
-
-        return cupy.asarray(index)
-    return index
-
-
-def _scatter_add(like: Any, size: int, index: np.ndarray, src: Any) -> Any:
-    """Zeros of shape ``(B, C, size)`` with ``src[..., j]`` added at ``index[j]``."""
-    out = _zeros(src, tuple(src.shape[:2]) + (size,))
-    if backend.backend_name(like) == "torch":
-        return out.index_add(-1, _index_like(index, like), src)
-    if backend.backend_name(like) == "cupy":
-        import cupyx
-
-        cupyx.scatter_add(out, (slice(None), slice(None), _index_like(index, like)), src)
-        return out
-    np.add.at(out, (slice(None), slice(None), index), src)
-    return out
 
 
 def _check_points(coords: Any, name: str = "coords") -> np.ndarray:
@@ -371,7 +254,7 @@ class PointObservation(ObservationOperator):
         kernel = self._cache.get(grid)
         if kernel is None:
             check_points_in_domain(self.coords, grid.lengths)
-            kind = _TrigInterpolation if self.method == "spectral" else _Bilinear
+            kind = TrigInterpolation if self.method == "spectral" else Bilinear
             kernel = self._cache[grid] = kind(self.coords, grid)
         return kernel
 
@@ -523,7 +406,7 @@ class MaskObservation(ObservationOperator):
         if index is None:
             return self._interpolation.apply(u, grid)
         flat = u.reshape(tuple(u.shape[:2]) + (-1,))
-        return flat[..., _index_like(index, u)].reshape((u.shape[0], -1))
+        return flat[..., index_like(index, u)].reshape((u.shape[0], -1))
 
     def adjoint(self, y: Any, grid: TorusGrid, channels: int | None = None) -> Any:
         _check_grid(grid)
@@ -533,7 +416,7 @@ class MaskObservation(ObservationOperator):
         c = _channels_of(y, index.size)
         if channels is not None and _check_channels(channels) != c:
             raise ValueError(f"y has {c} channel blocks but channels={channels}")
-        out = _scatter_add(y, grid.size, index, y.reshape((y.shape[0], c, index.size)))
+        out = scatter_add(y, grid.size, index, y.reshape((y.shape[0], c, index.size)))
         return out.reshape((y.shape[0], c) + grid.shape)
 
     def to_config(self) -> dict:
