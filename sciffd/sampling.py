@@ -50,7 +50,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -342,6 +342,7 @@ def sample(
     batch_size: int | None = None,
     progress: bool = True,
     dtype: Any = np.float32,
+    after_step: Callable[[Any, float, int, np.ndarray], Any] | None = None,
 ) -> Any:
     """Draw an ensemble from a score model by integrating the reverse process.
 
@@ -366,6 +367,12 @@ def sample(
         Show a tqdm progress bar over steps x batches.
     dtype : numpy dtype
         ``float32`` (default) or ``float64``.
+    after_step : callable, optional
+        A hook ``after_step(u, t_next, n, member_ids) -> u`` called after
+        step ``n`` (from ``t_n`` to ``t_next = t_{n+1}``) with the state of
+        a batch and the ids of its members; the state is replaced by what
+        it returns (before the final denoising). :mod:`sciffd.inverse`
+        uses it to impose observed values (replacement); default none.
 
     Returns
     -------
@@ -407,6 +414,9 @@ def sample(
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype={dtype} is not supported; expected float32 or float64")
+    if after_step is not None and not callable(after_step):
+        raise TypeError(f"after_step={after_step!r} must be None or a callable "
+                        "after_step(u, t_next, n, member_ids) -> u")
 
     name = backend.check_backend(model.backend)
     times = sampler.times(model.process)
@@ -430,6 +440,8 @@ def sample(
             for n in range(sampler.steps):
                 xi = draw(batch, n + 1) if sampler.stochastic else None
                 u = _cast(sampler.step(model, grid, u, times[n], times[n + 1], xi), dtype)
+                if after_step is not None:
+                    u = _cast(after_step(u, float(times[n + 1]), n, batch), dtype)
                 bar.update(1)
             if sampler.denoise_final:
                 u = _cast(model.denoise(u, float(times[-1]), grid), dtype)
