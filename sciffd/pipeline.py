@@ -98,6 +98,22 @@ def _grid_from_config(grid: Any) -> TorusGrid:
     )
 
 
+#: the names of the guidance rules of :mod:`sciffd.inverse`, for output attributes
+_METHOD_NAMES = {"MomentMatching": "mmps", "DPS": "dps", "Replacement": "replacement"}
+
+
+def _coordinate_units(config: Mapping[str, Any]) -> str:
+    """The units of the model's domain coordinates: ``config["grid"]["units"]``, else "1".
+
+    Fields written by :meth:`FieldModel.sample` carry coordinates in these
+    units; a training directory that does not record them is on a
+    nondimensional domain (``"1"``), like the data sciffd generates.
+    """
+    grid = config.get("grid")
+    units = grid.get("units") if isinstance(grid, Mapping) else None
+    return "1" if units is None else str(units)
+
+
 class FieldModel:
     """A score model with the metadata of the fields it generates.
 
@@ -291,6 +307,214 @@ class FieldModel:
         }
         return fields.to_dataset(u, target, var["name"], attrs, lead,
                                  coords={"member": member}, global_attrs=global_attrs)
+
+    def condition(
+        self,
+        observations: Any,
+        members: int | Sequence[int] = 16,
+        grid: TorusGrid | int | Sequence[int] | None = None,
+        seed: int = 0,
+        method: Any = "mmps",
+        sampler: Any = None,
+        steps: int | None = None,
+        batch_size: int | None = None,
+        progress: bool = True,
+        **options: Any,
+    ) -> Any:
+        """Draw a posterior ensemble given observations, as an ``xarray.Dataset``.
+
+        The members sample ``p(u | y)`` for ``y = H u + eta`` with this
+        model as the prior (:func:`sciffd.inverse.condition`); the dataset
+        adds their mean, their spread and the misfit of each member to the
+        data.
+
+        Parameters
+        ----------
+        observations : Observations or xarray.Dataset
+            ``y``, ``H`` and the noise; a dataset is an observation file
+            (dim ``obs``, coordinates ``y``, ``x`` in the model's domain
+            units, variable ``values``, attribute ``noise_std``), read with
+            :meth:`sciffd.inverse.Observations.from_xarray` with the
+            interpolation its ``interpolation`` attribute names (default
+            ``"spectral"``).
+        members : int or sequence of int
+            A count ``M >= 2`` or member ids (at least two, for the spread).
+        grid : None, int, tuple of int or TorusGrid
+            As for :meth:`sample`.
+        seed : int
+            Ensemble seed; member ``m`` is the same however the ensemble is
+            split into batches.
+        method : {"mmps", "dps", "replacement"} or a guidance object
+            The conditional sampler (see :mod:`sciffd.inverse.conditional`);
+            ``"mmps"``, moment matching, is exact for Gaussian priors.
+        sampler : None, {"em", "heun"} or a sampler object
+            As for :meth:`sample` (default ``"heun"``).
+        steps : int, optional
+            Number of sampler steps.
+        batch_size : int, optional
+            Members integrated together.
+        progress : bool
+            Show a progress bar (tqdm, on stderr).
+        **options
+            Of the method: ``cg_iterations``, ``cg_tol`` (``"mmps"``),
+            ``weight`` (``"dps"``).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``<name>`` ``(member, *grid.dims)``: the members, labelled as
+            by :meth:`sample`; ``<name>_mean`` and ``<name>_spread``
+            ``(*grid.dims)``: the ensemble mean and standard deviation
+            (``ddof=1``); ``misfit`` ``(member,)``: ``||W (H u_m - y)|| /
+            sqrt(n)``, which is ``||H u_m - y|| / (sqrt(n) sigma)`` for a
+            scalar noise ``sigma`` (about 1 for members consistent with the
+            data). Global attributes as for :meth:`sample`, plus
+            ``method``, ``method_options`` (JSON), ``n_obs``,
+            ``noise_std``, ``observation_operator`` and ``misfit_of_mean``.
+
+        Raises
+        ------
+        ValueError
+            For observation coordinates or values in units other than the
+            model's, points outside the domain, NaN values, a non-positive
+            noise level, fewer than two members, or observations that do
+            not fit the grid.
+        TypeError
+            For observations that are neither ``Observations`` nor a
+            dataset, or options the method does not take.
+
+        Examples
+        --------
+        >>> from sciffd.grids import torus
+        >>> from sciffd.models import GaussianScore
+        >>> from sciffd.noise import Matern
+        >>> from sciffd.inverse import Observations, PointObservation
+        >>> fm = FieldModel.from_score_model(
+        ...     GaussianScore(Matern(3.0, 5.0), Matern(2.0, 1.0)), grid=torus(16),
+        ...     variable={"name": "psi", "units": "1", "long_name": "stream function"})
+        >>> obs = Observations(PointObservation([[0.5, 0.25]], "spectral"), [1.0], 0.1)
+        >>> ds = fm.condition(obs, members=3, steps=4, progress=False)
+        >>> ds["psi_mean"].dims, ds["misfit"].dims
+        (('y', 'x'), ('member',))
+        """
+        import json
+
+        from . import fields, inverse
+        from .inverse.conditional import _guidance
+
+        target = self.resolve_grid(grid)
+        obs = self._observations(observations, target)
+        integrator = self.resolve_sampler(sampler, steps)
+        guidance = _guidance(method, options)
+        if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
+            ids = np.arange(int(members)) if members >= 1 else members
+        else:
+            ids = members
+        if np.ndim(ids) == 1 and np.size(ids) < 2:
+            raise ValueError(
+                f"members={members!r}: a posterior ensemble needs at least 2 members "
+                "(the dataset records their spread)"
+            )
+        u = inverse.condition(self.model, obs, target, ids, seed, guidance, integrator,
+                              batch_size=batch_size, progress=progress)
+        u = backend.to_numpy(u)
+        ids = np.asarray(ids)
+        summary = inverse.summarize(u, obs, target)
+
+        var = self.variable
+        name = var["name"]
+        attrs = {k: var[k] for k in ("units", "long_name", "standard_name") if k in var}
+        if u.shape[1] == 1:
+            u, lead, space = u[:, 0], ("member",), ()
+            mean, spread = summary.mean[0], summary.spread[0]
+        else:
+            lead, space = ("member", "channel"), ("channel",)
+            mean, spread = summary.mean, summary.spread
+        member = ("member", ids, {"long_name": "ensemble member index", "units": "1"})
+        dims = space + tuple(target.dims)
+        noise = obs.noise
+        whitened = ("||H u - y|| / (sqrt(n) sigma)" if noise.is_scalar
+                    else "||W (H u - y)|| / sqrt(n), R = (W^T W)^-1")
+        data_vars = {
+            f"{name}_mean": (dims, mean.astype(u.dtype), {
+                "units": attrs["units"],
+                "long_name": f"posterior mean of {var['long_name']} (ensemble mean)"}),
+            f"{name}_spread": (dims, spread.astype(u.dtype), {
+                "units": attrs["units"],
+                "long_name": f"posterior spread of {var['long_name']} (ensemble "
+                             "standard deviation, ddof=1)"}),
+            "misfit": ("member", summary.misfit, {
+                "units": "1",
+                "long_name": f"observation misfit {whitened} of the member: the rms "
+                             "residual in units of the noise, about 1 for a member "
+                             "consistent with the data"}),
+        }
+        if noise.is_scalar:
+            noise_std: Any = float(noise.std)
+        else:
+            noise_std = np.sqrt(noise.variance(obs.n_obs))
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        global_attrs = {
+            "Conventions": CONVENTIONS,
+            "title": f"posterior ensemble of {var['long_name']} from the sciffd model "
+                     f"{self.name}, conditioned on {obs.n_obs} observations",
+            "source": f"sciffd {__version__}",
+            "history": f"{now}: conditioned with sciffd {__version__}",
+            "model": self.name,
+            "method": _METHOD_NAMES.get(type(guidance).__name__, type(guidance).__name__),
+            "method_options": json.dumps(dataclasses.asdict(guidance)),
+            "n_obs": np.int32(obs.n_obs),
+            "noise_std": noise_std,
+            "observation_operator": repr(obs.operator),
+            "misfit_of_mean": float(summary.mean_misfit),
+            "sampler": type(integrator).__name__,
+            "sampler_config": repr(integrator),
+            "steps": np.int32(int(getattr(integrator, "steps", -1))),
+            "seed": int(seed),
+            "members": np.int32(ids.size),
+            "resolution": "x".join(str(n) for n in target.shape),
+            "grid_shape": np.asarray(target.shape, dtype=np.int32),
+            "grid_lengths": np.asarray(target.lengths, dtype=np.float64),
+            "sciffd_version": __version__,
+        }
+        ds = fields.to_dataset(u, target, name, attrs, lead, coords={"member": member},
+                               global_attrs=global_attrs)
+        return ds.assign(data_vars)
+
+    def _observations(self, observations: Any, grid: TorusGrid) -> Any:
+        """``Observations`` from an observation dataset, checked against the model's units."""
+        from .inverse import Observations
+
+        units = _coordinate_units(self.config)
+        if not isinstance(observations, Observations):
+            import xarray as xr
+
+            if not isinstance(observations, xr.Dataset):
+                raise TypeError(
+                    "observations must be a sciffd.inverse.Observations or an xarray.Dataset "
+                    f"(an observation file), got {type(observations).__name__}"
+                )
+            variable = "values"
+            if variable not in observations.variables and self.variable["name"] in \
+                    observations.variables:
+                variable = self.variable["name"]
+            method = str(observations.attrs.get("interpolation", "spectral"))
+            observations = Observations.from_xarray(observations, grid, variable=variable,
+                                                    method=method, units=units)
+        given = observations.attrs.get("coordinate_units")
+        if given is not None and str(given) != units:
+            raise ValueError(
+                f"the observation coordinates are in {given!r} but the model "
+                f"{self.name!r} is on a domain in {units!r}; convert them to {units!r}"
+            )
+        given = observations.attrs.get("units")
+        if given is not None and str(given) != str(self.variable["units"]):
+            raise ValueError(
+                f"the observed values are in {given!r} but the model {self.name!r} "
+                f"generates {self.variable['name']} in {self.variable['units']!r}; "
+                f"convert them to {self.variable['units']!r}"
+            )
+        return observations
 
     def __repr__(self) -> str:
         return (f"FieldModel(name={self.name!r}, variable={self.variable['name']!r}, "
