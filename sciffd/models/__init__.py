@@ -15,8 +15,10 @@ from .base import (
     score_to_denoiser,
 )
 from .gaussian import GaussianScore
+from .mixture import GaussianMixtureScore
 
 __all__ = [
+    "GaussianMixtureScore",
     "GaussianScore",
     "ScoreModel",
     "denoiser_to_noise",
