@@ -6,6 +6,11 @@
     sciffd train --data ns2d.nc --out runs/ns2d [--steps N --batch-size B --resume --seed S]
     sciffd sample --model ns2d --members 16 --resolution 128 --seed 0
                   [--sampler em|heun] [--steps N] [--batch-size B] [--quiet] --out ens.nc
+    sciffd data observe data.nc --points 500 --noise 0.01 [--seed 0] [--variable V]
+                  [--member 0] [--time -1] [--method spectral|bilinear] --out sensors.nc
+    sciffd condition --model ns2d --obs sensors.nc --members 32 [--resolution 128]
+                  [--method mmps|dps|replacement] [--sampler heun|em] [--steps N]
+                  [--seed 0] --out post.nc
     sciffd models
 
 Bad input (a resolution below 2, an unknown model or dataset, a data file
@@ -23,7 +28,9 @@ and the argument errors answer at once.
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +76,16 @@ def _non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must be non-negative")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{value} must be finite and positive")
     return value
 
 
@@ -184,6 +201,119 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_observe(args: argparse.Namespace) -> int:
+    data_path = _input_file(args.data, "data")
+    out = _output_file(args.out)
+
+    import numpy as np
+
+    from .fields import from_dataarray, grid_origin
+    from .inverse import ObservationNoise, Observations, PointObservation
+    from .io import read_netcdf, write_netcdf
+
+    data = read_netcdf(data_path)
+    if args.variable not in data.data_vars:
+        raise UsageError(
+            f"{args.data}: has no variable {args.variable!r} (its variables: "
+            f"{sorted(map(str, data.data_vars))}); choose one with --variable"
+        )
+    da = data[args.variable]
+    picked = {}
+    for dim, option, index in (("member", "--member", args.member),
+                               ("time", "--time", args.time)):
+        if dim not in da.dims:
+            if index is not None:
+                raise UsageError(f"{option} {index}: variable {args.variable!r} has no "
+                                 f"dim {dim!r} (its dims: {da.dims})")
+            continue
+        index = (0 if dim == "member" else -1) if index is None else index
+        size = da.sizes[dim]
+        if not -size <= index < size:
+            raise UsageError(f"{option} {index}: out of range for the {size} entries of "
+                             f"{dim!r} in {args.data}")
+        picked[dim] = int(index) % size
+    field = da.isel(picked)
+    u, grid = from_dataarray(field)
+    if u.shape != grid.shape:
+        extra = [d for d in field.dims if d not in grid.dims]
+        raise UsageError(f"variable {args.variable!r} has the dims {tuple(extra)} besides "
+                         "member and time; an observation file observes one field")
+    origin = grid_origin(field)
+    if any(abs(x0) > 1e-9 * length for x0, length in zip(origin, grid.lengths, strict=True)):
+        raise UsageError(f"{args.data}: the coordinates of {args.variable!r} start at "
+                         f"{origin}; sciffd domains are [0, L), shift them to start at 0")
+    c_units = {str(field[d].attrs.get("units", "1")) for d in grid.dims}
+    if len(c_units) > 1:
+        raise UsageError(f"{args.data}: the coordinates {grid.dims} have different units "
+                         f"{sorted(c_units)}")
+
+    # points uniform in [0, L) on each axis; the noise from its own nested stream
+    rng = np.random.default_rng(args.seed)
+    lengths = np.asarray(grid.lengths)
+    points = np.minimum(rng.random((args.points, grid.ndim)) * lengths,
+                        np.nextafter(lengths, 0))
+    operator = PointObservation(points, args.method, lengths=grid.lengths)
+    clean = operator.apply(np.asarray(u, dtype=np.float64)[None, None], grid)[0]
+    noise = ObservationNoise(std=args.noise)
+    values = clean + noise.sample(args.points, [0], args.seed)[0]
+
+    units = str(field.attrs.get("units", "1"))
+    long_name = str(field.attrs.get("long_name", args.variable))
+    obs = Observations(operator, values, noise, {
+        "units": units, "long_name": f"observed {long_name}",
+        "coordinate_units": c_units.pop(), "name": "values"})
+    ds = obs.to_xarray()
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    source = {"source_file": str(data_path), "source_variable": args.variable}
+    for dim, index in picked.items():
+        source[f"source_{dim}_index"] = np.int32(index)
+        value = field.coords[dim].values if dim in field.coords else index
+        source[f"source_{dim}"] = value.item() if hasattr(value, "item") else value
+    ds.attrs.update({
+        "Conventions": "CF-1.8",
+        "title": f"{args.points} noisy point observations of {long_name}",
+        "source": f"sciffd {__version__}",
+        "history": f"{now}: sciffd data observe {args.data}",
+        "units": units,
+        "noise_std": float(args.noise),
+        "noise": "Gaussian, independent, absolute standard deviation noise_std in the "
+                 "units of the values",
+        "points": "uniform in [0, L) on each axis",
+        **source,
+        "seed": np.int32(args.seed),
+        "sciffd_version": __version__,
+    })
+    write_netcdf(ds, out, float32=False)
+    logger.info("wrote %s", out)
+    return 0
+
+
+def _cmd_condition(args: argparse.Namespace) -> int:
+    out = _output_file(args.out)
+    obs_path = _input_file(args.obs, "--obs")
+
+    from .io import read_netcdf, write_netcdf
+    from .pipeline import load
+
+    file = read_netcdf(obs_path)
+    if "obs" not in file.dims:
+        raise UsageError(f"--obs {args.obs}: is not an observation file (it has no dim "
+                         "'obs'); write one with `sciffd data observe`")
+    model = load(args.model)
+    grid = model.resolve_grid(args.resolution)
+    try:
+        observations = model._observations(file, grid)
+    except ValueError as err:
+        raise UsageError(f"--obs {args.obs}: {err}") from err
+    ds = model.condition(observations, members=args.members, grid=grid, seed=args.seed,
+                         method=args.method, sampler=args.sampler, steps=args.steps,
+                         batch_size=args.batch_size, progress=not args.quiet)
+    ds.attrs["observations_file"] = str(obs_path)
+    write_netcdf(ds, out)
+    logger.info("wrote %s", out)
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import builtin_models
 
@@ -223,6 +353,31 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=_non_negative, default=0)
     gen.add_argument("--out", required=True, help="output netCDF file")
     gen.set_defaults(run=_cmd_data_generate)
+    obs = data_commands.add_parser(
+        "observe", help="noisy point observations of one field",
+        description="Draw --points uniformly random points in the domain of one field of "
+        "a data file (seeded), evaluate the field there and add Gaussian noise; write an "
+        "observation file for `sciffd condition`. Only point observations: the file "
+        "format holds one value per point, so coarse (block-mean) observations are not "
+        "written here (use sciffd.inverse.CoarseGrain in Python).")
+    obs.add_argument("data", help="data file (netCDF) with the field")
+    obs.add_argument("--points", type=_positive, required=True,
+                     help="number of observation points")
+    obs.add_argument("--noise", type=_positive_float, required=True,
+                     help="standard deviation of the Gaussian noise added to each value: "
+                     "absolute, in the units of the variable (not relative to its size)")
+    obs.add_argument("--seed", type=_non_negative, default=0,
+                     help="seed of the points and of the noise")
+    obs.add_argument("--variable", default="vorticity", help="variable to observe")
+    obs.add_argument("--member", type=int, default=None,
+                     help="member index (default 0, where the variable has a member dim)")
+    obs.add_argument("--time", type=int, default=None,
+                     help="time index (default -1, the last, where it has a time dim)")
+    obs.add_argument("--method", choices=("spectral", "bilinear"), default="spectral",
+                     help="interpolation to the points (default spectral: exact for "
+                     "band-limited fields)")
+    obs.add_argument("--out", required=True, help="output observation file (netCDF)")
+    obs.set_defaults(run=_cmd_data_observe)
 
     # train
     tr = commands.add_parser("train", parents=[quiet], help="train a model on a dataset")
@@ -250,6 +405,29 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--batch-size", type=_positive, default=None)
     sm.add_argument("--out", required=True, help="output netCDF file")
     sm.set_defaults(run=_cmd_sample)
+
+    # condition
+    cd = commands.add_parser("condition", parents=[quiet],
+                             help="sample a posterior ensemble given observations")
+    cd.add_argument("--model", required=True,
+                    help="built-in model name (see `sciffd models`) or training directory")
+    cd.add_argument("--obs", required=True,
+                    help="observation file (from `sciffd data observe`)")
+    cd.add_argument("--members", type=_positive, default=16,
+                    help="ensemble members (at least 2)")
+    cd.add_argument("--resolution", type=_resolution, default=None,
+                    help="points per axis (default: the model's training grid)")
+    cd.add_argument("--method", choices=("mmps", "dps", "replacement"), default="mmps",
+                    help="mmps: moment matching (default); dps: diffusion posterior "
+                    "sampling; replacement: impose the data on observed nodes")
+    cd.add_argument("--seed", type=_non_negative, default=0)
+    cd.add_argument("--sampler", choices=("em", "heun"), default="heun",
+                    help="em: reverse SDE (Euler-Maruyama); heun: probability-flow ODE")
+    cd.add_argument("--steps", type=_positive, default=None,
+                    help="sampler steps (default: the sampler's)")
+    cd.add_argument("--batch-size", type=_positive, default=None)
+    cd.add_argument("--out", required=True, help="output netCDF file")
+    cd.set_defaults(run=_cmd_condition)
 
     # models
     md = commands.add_parser("models", help="list the built-in models")
