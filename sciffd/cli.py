@@ -202,7 +202,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_observe(args: argparse.Namespace) -> int:
-    data_path = _input_file(args.data, "data")
+    data_path = _input_file(args.data, "data file")
     out = _output_file(args.out)
 
     import numpy as np
@@ -233,7 +233,11 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
                              f"{dim!r} in {args.data}")
         picked[dim] = int(index) % size
     field = da.isel(picked)
-    u, grid = from_dataarray(field)
+    try:
+        u, grid = from_dataarray(field)
+    except ValueError as err:
+        where = ", ".join(f"{d} {i}" for d, i in picked.items())
+        raise UsageError(f"{args.data}{f' ({where})' if where else ''}: {err}") from err
     if u.shape != grid.shape:
         extra = [d for d in field.dims if d not in grid.dims]
         raise UsageError(f"variable {args.variable!r} has the dims {tuple(extra)} besides "
