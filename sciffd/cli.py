@@ -12,6 +12,12 @@
                   [--method mmps|dps|replacement] [--sampler heun|em] [--steps N]
                   [--seed 0] --out post.nc
     sciffd models
+    sciffd validate --model ns2d [--reference data.nc] [--level quick|full] --report out/
+    sciffd validate ens.nc --reference data.nc [--variable V] --report out/
+    sciffd validate --exact gaussian|mixture|all [--level quick|full] --report out/
+
+``sciffd validate`` exits with 0 when every check passes, 1 when any fails
+and 2 on bad input.
 
 Bad input (a resolution below 2, an unknown model or dataset, a data file
 with NaN or non-uniform coordinates, a missing file, an output folder that
@@ -318,6 +324,51 @@ def _cmd_condition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_validate(args: argparse.Namespace) -> int:
+    given = [name for name, value in (("ENSEMBLE", args.ensemble), ("--model", args.model),
+                                      ("--exact", args.exact)) if value is not None]
+    if len(given) != 1:
+        raise UsageError("give exactly one of ENSEMBLE, --model or --exact"
+                         + (f" (got {', '.join(given)})" if given else ""))
+    if args.ensemble is not None and args.reference is None:
+        raise UsageError(f"{args.ensemble}: an ensemble is validated against --reference FILE")
+    if args.exact is not None and args.reference is not None:
+        raise UsageError("--reference is not used with --exact (the answers are known)")
+    if args.ensemble is not None:
+        _input_file(args.ensemble, "ENSEMBLE")
+    if args.reference is not None:
+        _input_file(args.reference, "--reference")
+    if args.report is not None:
+        folder = Path(args.report)
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"--report {args.report}: is a file; give a folder")
+
+    from . import validation
+
+    command = " ".join(["sciffd validate"] + [
+        f"{flag} {value}" for flag, value in (
+            ("", args.ensemble), ("--model", args.model), ("--exact", args.exact),
+            ("--reference", args.reference), ("--variable", args.variable),
+            ("--level", args.level), ("--seed", args.seed), ("--report", args.report))
+        if value is not None]).replace("  ", " ")
+    if args.exact is not None:
+        report = validation.validate_exact(args.exact, args.level, seed=args.seed)
+        report.command = command
+    elif args.model is not None:
+        report = validation.validate_model(args.model, args.reference, args.level,
+                                           variable=args.variable, seed=args.seed,
+                                           progress=not args.quiet, command=command)
+    else:
+        report = validation.validate_ensemble(args.ensemble, args.reference, args.level,
+                                              variable=args.variable, seed=args.seed,
+                                              command=command)
+    if args.report is not None:
+        path = validation.write_report(report, args.report)
+        logger.info("wrote %s", path)
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .models.registry import builtin_models
 
@@ -432,6 +483,27 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--batch-size", type=_positive, default=None)
     cd.add_argument("--out", required=True, help="output netCDF file")
     cd.set_defaults(run=_cmd_condition)
+
+    # validate
+    va = commands.add_parser(
+        "validate", parents=[quiet], help="validate a model, an ensemble or the exact models",
+        description="Run the validation suite and write metrics.json, figures and report.md "
+        "to --report. Exit status: 0 all checks pass, 1 any fails, 2 bad input.")
+    va.add_argument("ensemble", nargs="?", default=None,
+                    help="an ensemble netCDF file (with a member dim) to validate")
+    va.add_argument("--model", default=None,
+                    help="built-in model name or model directory to validate")
+    va.add_argument("--exact", choices=("gaussian", "mixture", "all"), default=None,
+                    help="validate the exact models with the samplers")
+    va.add_argument("--reference", default=None,
+                    help="reference netCDF: a member-wise truth or reference fields (for a "
+                    "model: default the held-out members of its dataset recipe)")
+    va.add_argument("--variable", default=None, help="variable, when a file holds several")
+    va.add_argument("--level", choices=("quick", "full"), default="quick",
+                    help="quick: CI sizes (default); full: release sizes")
+    va.add_argument("--seed", type=_non_negative, default=0)
+    va.add_argument("--report", default=None, help="folder for the report (created)")
+    va.set_defaults(run=_cmd_validate)
 
     # models
     md = commands.add_parser("models", help="list the built-in models")
