@@ -277,8 +277,9 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
     source = {"source_file": str(data_path), "source_variable": args.variable}
     for dim, index in picked.items():
         source[f"source_{dim}_index"] = np.int32(index)
-        value = field.coords[dim].values if dim in field.coords else index
-        source[f"source_{dim}"] = value.item() if hasattr(value, "item") else value
+        value = np.asarray(field.coords[dim].values if dim in field.coords else index)
+        # numbers as numbers; dates and labels as text (netCDF has no date attribute)
+        source[f"source_{dim}"] = value.item() if value.dtype.kind in "iuf" else str(value)
     ds.attrs.update({
         "Conventions": "CF-1.8",
         "title": f"{args.points} noisy point observations of {long_name}",
