@@ -6,7 +6,8 @@ resolutions" is checked on examples drawn by hypothesis (a fixed
 reproducible and writes nothing). Hypothesis explores the edges of a
 domain (the smallest and largest resolution, a subset of one member)
 that uniform draws rarely reach. Where hypothesis is not installed (it
-comes with the ``test`` extra), the examples are drawn with numpy from the
+comes with the ``test`` extra), or the suite runs inside a hypothesis test
+(which cannot nest another), the examples are drawn with numpy from the
 same domain, and the report says so.
 
 The domains are small descriptions, so that both engines draw from them:
@@ -76,12 +77,16 @@ class ResolutionPairs:
 
 
 def engine() -> str:
-    """``"hypothesis"`` when it is importable, else ``"numpy"``."""
+    """``"hypothesis"`` when it is importable, else ``"numpy"``.
+
+    Inside a running hypothesis test (which cannot nest another) it is
+    ``"numpy"`` too.
+    """
     try:
-        import hypothesis  # noqa: F401
+        from hypothesis.control import currently_in_test_context
     except ImportError:
         return "numpy"
-    return "hypothesis"
+    return "numpy" if currently_in_test_context() else "hypothesis"
 
 
 def draw_examples(domain: Seeds | MemberSubsets | ResolutionPairs, count: int,
