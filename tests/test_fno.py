@@ -16,8 +16,6 @@ from sciffd.noise import Matern
 from sciffd.sde import VPProcess
 from sciffd.spectral import forward, resample
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
-
 
 def _dense_dft(u: np.ndarray) -> np.ndarray:
     """Full-spectrum coefficients by explicit sums, ``(1/N^d) sum_j u_j e^{-2 pi i m.j/N}``."""

@@ -296,8 +296,9 @@ class FNO(nn.Module):
     vorticity: the kept modes ``|m| <= 11`` hold nearly all of its
     enstrophy, and the network has 1.3 M parameters (5.2 MB in float32),
     98% of them in the spectral weights (``4 x 23 x 12`` complex
-    ``24 x 24`` matrices). Width 32 would cost 9.2 MB and about a third more
-    time per step, which goes into FFTs of more channels. The last 1x1
+    ``24 x 24`` matrices). Width 32 would cost 9.2 MB and 40-70% more time
+    per training step on 2 CPU cores, most of it in FFTs of more channels
+    (``benchmarks/bench_training.py``). The last 1x1
     layer starts at zero, so an untrained network outputs ``F = 0`` and the
     denoiser starts as ``c_skip x``.
 

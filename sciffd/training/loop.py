@@ -13,7 +13,13 @@ huge pages) made FFTs 1.7-2.6x and an FNO layer about 2x faster on the
 reference machine. It must be set before torch allocates, so sciffd does
 not set it: export it in the shell that runs the training. The loop uses
 ``SCIFFD_FFT_WORKERS`` threads (default: all cores available to the
-process) and restores torch's thread count afterwards.
+process) and restores torch's thread count afterwards. On a machine that
+other jobs share, one thread is often faster than two: torch's threads
+wait for each other at every operation. With batch 16 on ``64^2`` and
+the default network, the reference 2-core machine measured about 0.1 s
+per step with 2 threads when quiet, but 0.8-4 s with 2 threads and
+0.22-0.28 s with 1 thread at a load average of 6
+(``benchmarks/bench_training.py``).
 """
 
 from __future__ import annotations
