@@ -2,7 +2,9 @@
 
 For each truth ``w`` (a held-out solver field) two inverse problems are
 solved with the trained ns2d model as the prior and
-:meth:`sciffd.pipeline.FieldModel.condition`:
+:meth:`sciffd.pipeline.FieldModel.condition` (``--methods``: diffusion
+posterior sampling and moment matching, the latter with few
+conjugate-gradient iterations, see the report):
 
 - **points**: ``y_p = w(x_p) + eta_p`` at ``P`` uniformly random points
   (spectral interpolation; by default ``P`` is 3% of the ``64^2`` nodes);
@@ -58,6 +60,9 @@ from sciffd.inverse import CoarseGrain, ObservationNoise, Observations, PointObs
 from sciffd.spectral import resample
 
 NAME = "ns2d_reconstruction"
+
+#: diffusion times at which the Tweedie covariance of the model is examined
+DIAGNOSTIC_TIMES = (0.9, 0.5, 0.2, 0.05, 0.01)
 
 
 # -- data and observations --------------------------------------------------------
@@ -200,6 +205,46 @@ def field_scores(field: np.ndarray, truth: np.ndarray, obs: Observations,
             "misfit_mean": float(obs.misfit(field[None, None], grid)[0])}
 
 
+# -- the Tweedie covariance of the learned denoiser ---------------------------------
+def covariance_diagnostics(model, obs: Observations, truth: np.ndarray, grid: TorusGrid,
+                           prior_obs_cov: np.ndarray, times: tuple[float, ...]) -> list[dict]:
+    """The whitened ``A = W H Cov[u_0 | u_t] H^T W^T`` of moment matching, densely.
+
+    ``u_t = a(t) w + s(t) xi`` for the truth ``w`` and one noise draw; the
+    columns ``A e_j`` come from one batched vector-Jacobian product
+    (:func:`sciffd.inverse.tweedie_covariance`). For an exact denoiser
+    ``A`` is symmetric with eigenvalues in ``[0, lambda_max(W H Q H^T
+    W^T)]`` (``Q`` the data covariance: conditioning never adds variance);
+    the moment-matched system ``(I + A) z = e`` is solved by conjugate
+    gradients, which needs ``I + A`` symmetric positive definite.
+    """
+    import torch
+
+    from sciffd.inverse import tweedie_covariance
+
+    op, noise, n = obs.operator, obs.noise, obs.n_obs
+    bound = float(np.linalg.eigvalsh(prior_obs_cov / noise.std**2).max())
+    xi = model.noise.sample(grid, [0], 0, dtype=np.float32, backend_name="torch")
+    w = torch.as_tensor(truth[None, None], dtype=torch.float32)
+    rows = []
+    for t in times:
+        a, s = float(model.process.a(t)), float(model.process.s(t))
+        u = (a * w + s * xi).repeat(n, 1, 1, 1).requires_grad_(True)
+        d = model.denoise(u, t, grid)
+        cov = tweedie_covariance(model, d, u, t, grid)
+        unit = torch.eye(n, dtype=torch.float32)
+        columns = noise.whiten(op.apply(cov(op.adjoint(noise.whiten_transpose(unit), grid, 1),
+                                            keep=False), grid))
+        A = columns.detach().double().numpy().T
+        sym = 0.5 * (A + A.T)
+        eig = np.linalg.eigvalsh(sym)
+        rows.append({"t": t, "sigma": s / a,
+                     "asymmetry": float(np.linalg.norm(A - A.T) / np.linalg.norm(A)),
+                     "eig_min": float(eig.min()), "eig_max": float(eig.max()),
+                     "prior_bound": bound})
+    return rows
+
+
 # -- plots -----------------------------------------------------------------------
 def plot_case(path: Path, truth: np.ndarray, obs: Observations, ds, name: str,
               baseline: np.ndarray, baseline_name: str, grid: TorusGrid) -> None:
@@ -247,40 +292,48 @@ def plot_case(path: Path, truth: np.ndarray, obs: Observations, ds, name: str,
 
 
 # -- report ----------------------------------------------------------------------
+METHOD_LABELS = {"mmps": "moment matching (mmps)", "dps": "DPS"}
+
+
 def _stat(values: list[float]) -> str:
     v = np.asarray(values)
     return f"{v.mean():.3f} ± {v.std(ddof=1) if v.size > 1 else 0.0:.3f}"
 
 
-def _table(cases: list[dict]) -> list[str]:
-    rows = [("posterior mean / ensemble", "posterior"), ("interpolation", "interpolation"),
-            ("prior mean (training mean)", "prior_mean")]
+def _table(cases: list[dict], methods: list[str], members: int) -> list[str]:
+    rows = [(f"posterior, {METHOD_LABELS[m]}", ("posterior", m)) for m in methods]
+    rows += [("interpolation", ("interpolation", None)),
+             ("prior mean (training mean)", ("prior_mean", None))]
     lines = ["| | rel. L2 error | CRPS / rms | CRPS | spread-skill | misfit of members "
-             "| misfit of the field |",
-             "|---|---|---|---|---|---|---|"]
-    for label, key in rows:
+             "| misfit of the field | diverged members |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, (key, method) in rows:
         cells = [label]
         for metric in ("rel_l2", "crps_rel", "crps", "spread_skill", "misfit_members",
                        "misfit_mean"):
-            values = [c[key][metric] for c in cases if metric in c[key]]
+            scores = [c[key] if method is None else c[key][method] for c in cases]
+            values = [sc[metric] for sc in scores if metric in sc]
             cells.append(_stat(values) if values else "-")
+        diverged = [sc.get("diverged") for sc in scores]
+        cells.append("-" if None in diverged else f"{sum(diverged)} of {len(diverged) * members}")
         lines.append("| " + " | ".join(cells) + " |")
     truth = [c["misfit_truth"] for c in cases]
-    lines.append(f"| truth | 0 | 0 | 0 | - | - | {_stat(truth)} |")
+    lines.append(f"| truth | 0 | 0 | 0 | - | - | {_stat(truth)} | - |")
     return lines
 
 
 def write_report(path: Path, results: dict) -> None:
     s = results["settings"]
+    methods = s["methods"]
+    used = "; ".join(f"`{m}` ({s['method_options'][m]})" for m in methods)
     lines = [
         "# ns2d: reconstruction from sparse sensors and from a coarse field",
         "",
         f"Posterior ensembles of the trained ns2d model (`{s['model']}`) conditioned on "
         f"observations of {s['truths']} held-out solver fields (`{s['test']}`, members "
-        f"{s['truth_members']} at the last time), {s['members']} members each, by "
-        f"`FieldModel.condition` with method `{s['method']}` "
-        f"({s['method_options']}), {s['sampler']}, on the {s['resolution']} grid. "
-        "Observation noise: Gaussian, standard deviation "
+        f"{s['truth_members']} at the last time), {s['members']} members each, drawn by "
+        f"`FieldModel.condition` with the methods {used}, {s['sampler']}, on the "
+        f"{s['resolution']} grid. Observation noise: Gaussian, standard deviation "
         f"{s['noise_std']:.4g} ({s['noise_rel']:g} of the rms {s['train_rms']:.4g} of the "
         "training vorticity, its mean included).",
         "",
@@ -293,36 +346,66 @@ def write_report(path: Path, results: dict) -> None:
         "Scores (mean ± standard deviation over the truths): the relative L2 error of the "
         "posterior mean `||mean - w|| / ||w||`; the fair CRPS of the ensemble averaged "
         "over the grid (for a single field, its mean absolute error), also relative to the "
-        "rms of the truth; the spread-skill ratio (1 for a calibrated ensemble, below 1 "
-        "when it is overconfident); the misfit `||H u - y|| / (sqrt(n) sigma)`, averaged "
-        "over the members and for the field itself (the mean, or the baseline). The truth's "
-        "own misfit is the noise alone, about 1; a posterior member consistent with the "
-        "data has about 1 too (a little less: it is fitted to this noise).",
+        "rms of the truth; the spread-skill ratio (1 for a calibrated ensemble, above 1 "
+        "when it is overdispersed, below 1 when overconfident); the misfit "
+        "`||H u - y|| / (sqrt(n) sigma)`, averaged over the members and for the field "
+        "itself (the mean, or the baseline). The truth's own misfit is the noise alone, "
+        "about 1; a posterior member consistent with the data has about 1 too. A member "
+        "that is not finite or exceeds ten times the largest training value has diverged: "
+        "it is counted and left out of the scores.",
         "",
         "Baselines: **interpolation** is, for points, the least-squares fit of the real "
         f"Fourier modes `|m| <= K` (K = {s['fourier_radius']}, "
         f"{s['fourier_unknowns']} unknowns for {s['points']} values: twice overdetermined) "
         "and, for the coarse field, spectral upsampling of the block means (divided on "
         "the coarse band by the transfer function of the block mean, which also moves "
-        "them from the block centres to the nodes); **prior mean** "
-        "is the pointwise mean of the training set.",
+        "them from the block centres to the nodes); **prior mean** is the pointwise mean "
+        "of the training set.",
         "",
     ]
     for problem, title in (("points", "Sparse point observations"),
                            ("coarse", f"{s['coarsen']}x coarsened field")):
-        lines += [f"## {title}", "", *_table(results[problem]), "",
-                  f"![{problem}]({NAME}/{problem}.png)", "",
-                  f"Truth, observations, posterior mean, spread, member 0 and the "
-                  f"interpolation baseline for the first truth (member "
-                  f"{s['truth_members'][0]}).", ""]
+        lines += [f"## {title}", "", *_table(results[problem], methods, s["members"]), ""]
+        for m in methods:
+            lines += [f"![{problem}, {m}]({NAME}/{problem}_{m}.png)", ""]
+        lines += [f"Truth, observations, posterior mean, spread, member 0 and the "
+                  f"baseline for the first truth (member {s['truth_members'][0]}), "
+                  f"{' and '.join(METHOD_LABELS[m] for m in methods)}.", ""]
+    lines += [
+        "## The Tweedie covariance of the learned denoiser",
+        "",
+        "Moment matching solves `(I + A) z = W (y - H D)` by conjugate gradients, with "
+        "`A = W H Cov[u_0 | u_t] H^T W^T` and the Tweedie covariance `Cov = (s^2 / a) "
+        "Sigma_C J^T` from vector-Jacobian products of the denoiser. For an exact denoiser "
+        "`A` is symmetric, with eigenvalues between 0 and those of the prior, "
+        "`W H Q H^T W^T` (`Q` the data covariance, estimated here from the training "
+        "set). For this model, at the points of the first truth, `u_t = a w + s xi`:",
+        "",
+        "| t | sigma = s / a | asymmetry `||A - A^T|| / ||A||` | eigenvalues of "
+        "`(A + A^T) / 2` | prior bound |",
+        "|---|---|---|---|---|",
+    ]
+    for row in results["covariance"]:
+        lines.append(f"| {row['t']:g} | {row['sigma']:.3g} | {row['asymmetry']:.2f} | "
+                     f"{row['eig_min']:.3g} .. {row['eig_max']:.3g} | "
+                     f"{row['prior_bound']:.3g} |")
+    lines += [
+        "",
+        "Where the smallest eigenvalue is below -1, `I + A` is indefinite: conjugate "
+        "gradients are then not a valid solver and grow without bound with more "
+        "iterations; a few iterations act as a truncation, which is why moment matching "
+        f"runs here with `cg_iterations={s['cg_iterations']}`. DPS uses `A` only through "
+        "its line-search weight `1 / (1 + max(rho, 0))`, a full step where `rho <= 0`.",
+        "",
+    ]
     t = results["timing"]
+    per = ", ".join(f"{METHOD_LABELS[m]} {t['condition_s'][m]:.0f} s" for m in methods)
     lines += [
         "## How it was made",
         "",
-        f"Total wall time {t['total_s']:.0f} s on this 2-core machine (conditioning "
-        f"{t['condition_s']:.0f} s for {2 * s['truths']} ensembles of {s['members']} "
-        f"members, shared with other jobs), sciffd {sciffd.__version__}. "
-        "Per-truth figures are in "
+        f"Total wall time {t['total_s']:.0f} s on this 2-core machine, shared with other "
+        f"jobs (conditioning {2 * s['truths']} ensembles of {s['members']} members per "
+        f"method: {per}), sciffd {sciffd.__version__}. Per-truth figures are in "
         f"[`{NAME}/results.json`]({NAME}/results.json). Reproduce with",
         "",
         "```",
@@ -347,13 +430,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--coarsen", type=int, default=4)
     parser.add_argument("--noise-rel", type=float, default=0.03,
                         help="noise std as a fraction of the training rms")
-    parser.add_argument("--method", default="mmps", choices=("mmps", "dps"))
+    parser.add_argument("--methods", default="dps,mmps",
+                        help="comma-separated conditional samplers (dps, mmps)")
     parser.add_argument("--sampler", default="heun", choices=("heun", "em"))
     parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--cg-iterations", type=int, default=6,
-                        help="conjugate-gradient iterations per step (mmps)")
+    parser.add_argument("--cg-iterations", type=int, default=3,
+                        help="conjugate-gradient iterations per denoiser call (mmps)")
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(METHOD_LABELS))
+    if unknown or not methods:
+        parser.error(f"--methods {args.methods}: expected some of {sorted(METHOD_LABELS)}")
     start = time.perf_counter()
 
     model = sciffd.load(args.model)
@@ -365,17 +453,22 @@ def main(argv: list[str] | None = None) -> int:
                          "grids differ")
     prior_mean = train.mean(axis=(0, 1))
     train_rms = _rms(train)
-    del train
-    std = args.noise_rel * train_rms
-    n_points = int(round(args.points_fraction * grid.size))
+    train_max = float(np.abs(train).max())
     ids = _truth_ids(test.shape[0], args.truths)
-    options = {"cg_iterations": args.cg_iterations} if args.method == "mmps" else {}
+    n_points = int(round(args.points_fraction * grid.size))
+    std = args.noise_rel * train_rms
+    first_points = point_observations(test[ids[0], -1], grid, n_points, std, seed=0)
+    samples = train.reshape((-1, 1) + grid.shape)
+    prior_obs_cov = np.cov(first_points.operator.apply(samples, grid), rowvar=False)
+    del train, samples
+    options = {"mmps": {"cg_iterations": args.cg_iterations}, "dps": {}}
 
     out = Path(args.out)
     figdir = out / NAME
     figdir.mkdir(parents=True, exist_ok=True)
     results: dict = {"points": [], "coarse": []}
-    condition_s = 0.0
+    condition_s = dict.fromkeys(methods, 0.0)
+    recorded: dict = {}
     radius = fourier_radius(n_points)
     for i, member in enumerate(ids):
         truth = test[member, -1]
@@ -384,46 +477,66 @@ def main(argv: list[str] | None = None) -> int:
             "coarse": coarse_observations(truth, grid, args.coarsen, std, seed=i),
         }
         for problem, obs in problems.items():
-            t0 = time.perf_counter()
-            ds = model.condition(obs, members=args.members, seed=i, method=args.method,
-                                 sampler=args.sampler, steps=args.steps,
-                                 batch_size=args.batch_size, progress=False, **options)
-            seconds = time.perf_counter() - t0
-            condition_s += seconds
-            members = ds[name].values.astype(np.float64)
             if problem == "points":
                 baseline, _ = fourier_fit(obs, grid)
             else:
                 baseline = spectral_upsampling(obs, grid)
             case = {
                 "truth_member": member,
-                "seconds": seconds,
                 "misfit_truth": float(obs.misfit(truth[None, None], grid)[0]),
-                "posterior": ensemble_scores(members, truth, obs, grid),
+                "posterior": {}, "seconds": {},
                 "interpolation": field_scores(baseline, truth, obs, grid),
                 "prior_mean": field_scores(prior_mean, truth, obs, grid),
             }
+            for method in methods:
+                t0 = time.perf_counter()
+                ds = model.condition(obs, members=args.members, seed=i, method=method,
+                                     sampler=args.sampler, steps=args.steps,
+                                     batch_size=args.batch_size, progress=False,
+                                     **options[method])
+                seconds = time.perf_counter() - t0
+                condition_s[method] += seconds
+                members = ds[name].values.astype(np.float64)
+                # a member that left the range of the data by far has diverged
+                kept = np.isfinite(members).all(axis=(1, 2))
+                kept[kept] = np.abs(members[kept]).max(axis=(1, 2)) <= 10 * train_max
+                if kept.sum() < 2:
+                    raise SystemExit(f"{method}: {int((~kept).sum())} of {args.members} "
+                                     f"members diverged for truth {member} ({problem})")
+                scores = ensemble_scores(members[kept], truth, obs, grid)
+                scores["diverged"] = int((~kept).sum())
+                case["posterior"][method] = scores
+                case["seconds"][method] = seconds
+                recorded[method] = {k: ds.attrs[k] for k in ("method_options",
+                                                             "sampler_config", "resolution")}
+                print(f"truth {member:3d} {problem:6s} {method:4s} {seconds:6.1f} s  rel L2 "
+                      f"{scores['rel_l2']:.3f} (baseline "
+                      f"{case['interpolation']['rel_l2']:.3f})  spread-skill "
+                      f"{scores['spread_skill']:.2f}  misfit {scores['misfit_members']:.2f}"
+                      f"  diverged {scores['diverged']}",
+                      flush=True)
+                if i == 0:
+                    label = "interpolation" if problem == "points" else "spectral upsampling"
+                    plot_case(figdir / f"{problem}_{method}.png", truth, obs, ds, name,
+                              baseline, label, grid)
             results[problem].append(case)
-            print(f"truth {member:3d} {problem:6s} {seconds:6.1f} s  "
-                  f"rel L2 {case['posterior']['rel_l2']:.3f} (interp "
-                  f"{case['interpolation']['rel_l2']:.3f})  ssr "
-                  f"{case['posterior']['spread_skill']:.2f}  misfit "
-                  f"{case['posterior']['misfit_members']:.2f}", flush=True)
-            if i == 0:
-                plot_case(figdir / f"{problem}.png", truth, obs, ds, name, baseline,
-                          "interpolation" if problem == "points" else "spectral upsampling",
-                          grid)
-            settings = {k: ds.attrs[k] for k in ("method", "method_options", "sampler_config",
-                                                 "resolution")}
 
+    t0 = time.perf_counter()
+    results["covariance"] = covariance_diagnostics(model.model, first_points,
+                                                   test[ids[0], -1], grid, prior_obs_cov,
+                                                   DIAGNOSTIC_TIMES)
+    print(f"covariance diagnostics in {time.perf_counter() - t0:.0f} s", flush=True)
     coarse = CoarseGrain(args.coarsen, "block_mean").obs_grid(grid).shape
+    first = recorded[methods[0]]
     results["settings"] = {
         "model": str(model.path or args.model), "test": args.test, "train": args.train,
         "truths": len(ids), "truth_members": ids, "members": args.members,
-        "method": settings["method"], "method_options": settings["method_options"],
-        "sampler": settings["sampler_config"], "resolution": settings["resolution"],
+        "methods": methods,
+        "method_options": {m: recorded[m]["method_options"] for m in methods},
+        "sampler": first["sampler_config"], "resolution": first["resolution"],
         "noise_std": std, "noise_rel": args.noise_rel, "train_rms": train_rms,
         "points": n_points, "grid_size": grid.size, "coarsen": args.coarsen,
+        "cg_iterations": args.cg_iterations,
         "coarse_shape": "x".join(map(str, coarse)), "fourier_radius": radius,
         "fourier_unknowns": 2 * len(disk_modes(radius)) - 1,
         "command": "python " + " ".join(shlex.quote(a) for a in
