@@ -455,6 +455,19 @@ class FNODenoiser(ScoreModel):
     lengths : tuple of float, optional
         The domain the network was trained on; :meth:`denoise` then refuses
         grids of another domain (any resolution of it is fine).
+    tail_variance : sequence of float, optional
+        The Gaussian tail: per-mode variance ``q(n)`` of the data anomalies
+        in each wavenumber shell ``n = round(|k| L_max / 2 pi)``
+        (:func:`shell_variance`), one row per channel. When given,
+        :meth:`denoise` keeps the network's output on the modes it
+        represents spectrally (``|m_i| < modes_i``) and uses, on every other
+        mode, the exact denoiser of Gaussian data with that variance,
+        ``D_hat = a q / (a^2 q + s^2 c) u_hat`` (``c`` the noise
+        eigenvalue; ``q = 0`` beyond the table). Above its kept modes an FNO
+        acts only pointwise, and its GELU nonlinearities leave there a broad
+        residual that a smooth field's spectrum (falling by many decades)
+        cannot hide; the tail makes those modes Gaussian with the data's
+        spectrum instead.
 
     Examples
     --------
@@ -476,6 +489,7 @@ class FNODenoiser(ScoreModel):
         data_std: float | Sequence[float] = 1.0,
         channels: int = 1,
         lengths: Sequence[float] | None = None,
+        tail_variance: Sequence[Sequence[float]] | None = None,
     ) -> None:
         if not isinstance(network, FNO):
             raise TypeError(
@@ -500,6 +514,21 @@ class FNODenoiser(ScoreModel):
         if min(self.data_std) <= 0:
             raise ValueError(f"data_std={data_std!r} must be positive")
         self.lengths = None if lengths is None else tuple(float(L) for L in lengths)
+        self.tail_variance = None
+        if tail_variance is not None:
+            q = np.asarray(tail_variance, dtype=np.float64)
+            if q.ndim == 1:
+                q = q[None, :]
+            if q.ndim != 2 or q.shape[0] != self.channels or q.shape[1] < 1 \
+                    or not np.all(np.isfinite(q)) or np.any(q < 0):
+                raise ValueError(
+                    f"tail_variance must hold {self.channels} row(s) of finite non-negative "
+                    f"per-shell variances, got shape {q.shape}"
+                )
+            self.tail_variance = q
+            weak = (q < TAIL_DYNAMIC_RANGE * q.max(axis=1, keepdims=True)).all(axis=0)
+            weak[0] = False
+            self.tail_start = int(np.argmax(weak)) if weak.any() else q.shape[1]
         self.backend = "torch"
 
     @property
@@ -599,7 +628,30 @@ class FNODenoiser(ScoreModel):
         a = self.process.a(tt).to(self.dtype).reshape((-1, 1) + (1,) * d)
         sigma = self.process.sigma(tt).to(self.dtype)
         x = u.to(device=self.device, dtype=self.dtype) / a
-        return self.denoise_rescaled(x, sigma).to(u.dtype)
+        out = self.denoise_rescaled(x, sigma)
+        if self.tail_variance is not None:
+            out = self._with_tail(out, u.to(device=self.device, dtype=self.dtype), tt, grid)
+        return out.to(u.dtype)
+
+    def _with_tail(self, denoised: torch.Tensor, u: torch.Tensor, tt: torch.Tensor,
+                   grid: TorusGrid) -> torch.Tensor:
+        """Replace the modes outside the network's band by the Gaussian-tail denoiser."""
+        d = grid.ndim
+        dims = tuple(range(-d, 0))
+        band = _band_mask(grid, self.network.modes) & (_shells(grid) < self.tail_start)
+        band = torch.as_tensor(band, device=u.device)
+        q = _tail_eigenvalues(self.tail_variance, grid)
+        c = self.noise.eigenvalues(grid)
+        q_t = torch.as_tensor(q, device=u.device, dtype=torch.float64)
+        c_t = torch.as_tensor(c, device=u.device, dtype=torch.float64)
+        a = self.process.a(tt).reshape((-1,) + (1,) * (d + 1))
+        s = self.process.s(tt).reshape((-1,) + (1,) * (d + 1))
+        den = a**2 * q_t + s**2 * c_t
+        gain = torch.where(den > 0, a * q_t / torch.where(den > 0, den, 1.0), 0.0)
+        u_hat = torch.fft.rfftn(u, dim=dims, norm="forward")
+        d_hat = torch.fft.rfftn(denoised, dim=dims, norm="forward")
+        mixed = torch.where(band, d_hat, (gain.to(u_hat.real.dtype) * u_hat))
+        return torch.fft.irfftn(mixed, s=grid.shape, dim=dims, norm="forward")
 
     def config(self) -> dict:
         from ..noise import measure_to_config
@@ -608,4 +660,68 @@ class FNODenoiser(ScoreModel):
                 "sigma_data": self.sigma_data, "data_mean": list(self.data_mean),
                 "data_std": list(self.data_std), "channels": self.channels,
                 "lengths": None if self.lengths is None else list(self.lengths),
-                "noise": measure_to_config(self.noise), **self.process.to_config()}
+                "noise": measure_to_config(self.noise),
+                "tail_variance": None if self.tail_variance is None
+                else self.tail_variance.tolist(), **self.process.to_config()}
+
+
+#: shells whose per-mode variance is below this fraction of the largest go to the tail
+TAIL_DYNAMIC_RANGE = 1e-4
+
+
+def _band_mask(grid: TorusGrid, modes: Sequence[int]) -> np.ndarray:
+    """Half-spectrum mask of the modes ``|m_i| < modes_i`` an FNO mixes spectrally."""
+    mask = np.ones(grid.spectral_shape, dtype=bool)
+    for i, k in enumerate(modes):
+        m = np.abs(grid.mode_indices(i))
+        shape = [1] * grid.ndim
+        shape[i] = m.size
+        mask &= (m < k).reshape(shape)
+    return mask & grid.nyquist_mask
+
+
+def _shells(grid: TorusGrid) -> np.ndarray:
+    """The shell ``n = round(|k| L_max / 2 pi)`` of each half-spectrum entry."""
+    kappa = np.sqrt(grid.k_squared) * max(grid.lengths) / (2 * np.pi)
+    return np.floor(kappa + 0.5).astype(np.int64)
+
+
+def _tail_eigenvalues(table: np.ndarray, grid: TorusGrid) -> np.ndarray:
+    """Per-mode variance ``q`` on ``grid`` from per-shell tables (C, n_shells) -> (C, *K)."""
+    shells = _shells(grid)
+    inside = shells < table.shape[1]
+    q = np.zeros((table.shape[0],) + grid.spectral_shape)
+    q[:, inside] = table[:, shells[inside]]
+    q[:, ~grid.nyquist_mask] = 0.0
+    return q
+
+
+def shell_variance(fields: np.ndarray, grid: TorusGrid) -> np.ndarray:
+    """Per-mode variance of the anomalies of ``fields`` in each wavenumber shell.
+
+    Parameters
+    ----------
+    fields : array, shape ``(N, C, *S)``
+
+    Returns
+    -------
+    q : array, shape ``(C, n_shells)``
+        ``q[c, n]``: the mean over the modes of shell
+        ``n = round(|k| L_max / 2 pi)`` of ``E|u_hat[m] - mean|^2``.
+    """
+    u = np.asarray(fields, dtype=np.float64)
+    if u.ndim != grid.ndim + 2 or u.shape[2:] != grid.shape or u.shape[0] < 2:
+        raise ValueError(f"fields has shape {u.shape}; expected (N >= 2, C, *{grid.shape})")
+    axes = tuple(range(-grid.ndim, 0))
+    power = np.zeros((u.shape[1],) + grid.spectral_shape)
+    mean = u.mean(axis=0)
+    for start in range(0, u.shape[0], 256):
+        chunk = np.fft.rfftn(u[start:start + 256] - mean, axes=axes, norm="forward")
+        power += (np.abs(chunk) ** 2).sum(axis=0)
+    power /= u.shape[0]
+    kappa = np.sqrt(grid.k_squared) * max(grid.lengths) / (2 * np.pi)
+    shells = np.floor(kappa + 0.5).astype(np.int64).reshape(-1)
+    weight = (grid.hermitian_weight * grid.nyquist_mask).reshape(-1)
+    count = np.bincount(shells, weights=weight)
+    out = np.stack([np.bincount(shells, weights=weight * p.reshape(-1)) for p in power])
+    return np.where(count > 0, out / np.where(count > 0, count, 1.0), 0.0)

@@ -140,6 +140,7 @@ def model_from_config(config: dict) -> FNODenoiser:
             data_std=data["std"],
             channels=network.in_channels,
             lengths=config["grid"]["lengths"],
+            tail_variance=data.get("tail_variance"),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"the model configuration cannot be used: {err!r}") from err

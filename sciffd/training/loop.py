@@ -38,7 +38,7 @@ import torch
 
 from .. import __version__, backend
 from ..grids import TorusGrid
-from ..models.fno import FNO, FNODenoiser, default_noise
+from ..models.fno import FNO, FNODenoiser, default_noise, shell_variance
 from ..noise import GaussianMeasure, measure_to_config
 from ..sde import VPProcess
 from . import checkpoint as ckpt
@@ -182,6 +182,7 @@ def train(
     warmup: int | None = None,
     stop_after: int | None = None,
     device: Any = None,
+    gaussian_tail: bool = True,
 ) -> Path:
     """Train an FNO denoiser by denoising score matching; returns the model directory.
 
@@ -243,6 +244,10 @@ def train(
         with a time limit would; ``resume=True`` continues the same run.
     device : torch device, optional
         Where to train (default CPU).
+    gaussian_tail : bool
+        Store the per-shell variance of the data so that the model's modes
+        outside the network's spectral band are denoised as Gaussian with
+        the data's spectrum (see :class:`~sciffd.models.fno.FNODenoiser`).
 
     Returns
     -------
@@ -308,9 +313,10 @@ def train(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network, sigma_data = _network(model_options, channels, grid.ndim)
+        tail = shell_variance(samples_np, grid) if gaussian_tail else None
         model = FNODenoiser(network.to(device), process, noise, sigma_data=sigma_data,
                             data_mean=mean, data_std=std, channels=channels,
-                            lengths=grid.lengths)
+                            lengths=grid.lengths, tail_variance=tail)
         config = {
             "format": ckpt.FORMAT,
             "description": f"FNO denoiser of {metadata['long_name']} on {grid.shape}",
@@ -319,7 +325,8 @@ def train(
             "process": process.to_config(),
             "noise": noise_config,
             "data": {"mean": mean.tolist(), "std": std.tolist(), "sigma_data": sigma_data,
-                     "samples": int(samples_np.shape[0])},
+                     "samples": int(samples_np.shape[0]),
+                     "tail_variance": None if tail is None else tail.tolist()},
             "grid": {"shape": list(grid.shape), "lengths": list(grid.lengths)},
             "variable": metadata,
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr,
