@@ -121,7 +121,7 @@ def fields_figure(path: str | Path, rows: Mapping[str, np.ndarray], title: str) 
     """Fields side by side: one row per label, up to four fields each, one colour scale."""
     rows = {k: np.asarray(v, dtype=float)[:4] for k, v in rows.items()}
     cols = max(v.shape[0] for v in rows.values())
-    fig = _figure(1.9 * cols + 0.8, 1.9 * len(rows) + 0.4)
+    fig = _figure(1.6 * cols + 0.8, 1.6 * len(rows) + 0.4)
     axes = np.atleast_2d(fig.subplots(len(rows), cols, squeeze=False))
     finite = np.concatenate([v[np.isfinite(v)].reshape(-1) for v in rows.values()])
     vmax = float(np.quantile(np.abs(finite), 0.995)) if finite.size else 1.0
@@ -139,7 +139,10 @@ def fields_figure(path: str | Path, rows: Mapping[str, np.ndarray], title: str) 
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8)
     fig.suptitle(title, fontsize=10)
-    return _save(fig, path)
+    # fields hold fine structure that compresses poorly: a lower resolution keeps
+    # the file small
+    fig.savefig(Path(path), dpi=72)
+    return Path(path)
 
 
 def rank_histogram_figure(path: str | Path, counts: np.ndarray, title: str) -> Path:

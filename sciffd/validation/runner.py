@@ -335,6 +335,22 @@ def _distribution_figures(prefix: str, metrics: dict, sample: np.ndarray,
     ]
 
 
+def _weights_digest(fm: Any) -> tuple[str, str] | None:
+    """The weights file of a loaded model directory and its sha256 (None without one)."""
+    import hashlib
+
+    if fm.path is None:
+        return None
+    path = Path(fm.path) / "weights.safetensors"
+    if not path.is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return path.name, digest.hexdigest()
+
+
 # -- a model against its data ----------------------------------------------------------
 def validate_model(model: Any, reference: Any = None, level: str | Level = "quick", *,
                    variable: str | None = None, seed: int = 0, progress: bool = False,
@@ -383,6 +399,9 @@ def validate_model(model: Any, reference: Any = None, level: str | Level = "quic
         notes.append(f"reference: {shown} (variable {da.name!r})")
     ref = reference_fields(da)
     t_ref = time.perf_counter() - start
+    weights = _weights_digest(fm)
+    if weights is not None:
+        notes.append(f"model weights: {weights[0]}, sha256 {weights[1]}")
 
     dtype = np.float32
     batch = level.batch_size
@@ -429,6 +448,8 @@ def validate_model(model: Any, reference: Any = None, level: str | Level = "quic
         "seconds": {"reference": t_ref, "sampling": t_sample, "invariance": t_inv},
         "sample": {"members": level.model_members, "steps": level.model_steps,
                    "seed": seed},
+        "model": {"name": name, "path": None if fm.path is None else str(fm.path),
+                  "weights_sha256": None if weights is None else weights[1]},
     })
     report.notes.append(f"examples (member subsets) drawn with {engine()}")
     report.seconds = time.perf_counter() - start
