@@ -29,8 +29,8 @@ def test_shell_variance_of_a_matern_sample():
     lam = mu.eigenvalues(grid)
     shells = _shells(grid)
     w = grid.hermitian_weight * grid.nyquist_mask
-    expected = np.bincount(shells.ravel(), (w * lam).ravel()) / np.bincount(shells.ravel(),
-                                                                            w.ravel())
+    count = np.bincount(shells.ravel(), w.ravel())
+    expected = np.bincount(shells.ravel(), (w * lam).ravel()) / np.maximum(count, 1.0)
     # shell n >= 1 pools at least 8 real dofs per field: relative sd of the mean power
     # is at most 1/sqrt(4 * 2000); 5 sd
     n = np.arange(1, 8)
