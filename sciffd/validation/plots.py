@@ -183,18 +183,30 @@ def weights_figure(path: str | Path, counts: Sequence[np.ndarray], weights: np.n
 
 
 def convergence_figure(path: str | Path, shapes: Sequence[Sequence[int]],
-                       series: Mapping[str, Sequence[float]], title: str) -> Path:
-    """Quantities against the resolution, each relative to its coarsest value."""
+                       series: Mapping[str, Sequence[float]], title: str,
+                       allowance: float = 0.05) -> Path:
+    """Relative change of quantities from the coarsest grid, against the resolution.
+
+    The grey band is the allowance of the convergence checks, ``+-allowance``.
+    """
+    from matplotlib.ticker import NullFormatter
+
     fig = _figure()
     ax = fig.subplots()
     n = [s[0] for s in shapes]
+    ax.axhspan(-allowance, allowance, color="0.85", label=f"allowance +-{allowance:g}")
+    top = allowance
     for label, values in series.items():
         v = np.asarray(values, dtype=float)
-        ax.semilogx(n, v / v[0], "o-", label=label)
-    ax.axhline(1.0, color="k", lw=0.8)
+        change = v / v[0] - 1
+        top = max(top, float(np.nanmax(np.abs(change))))
+        ax.semilogx(n, change, "o-", label=label)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.set_ylim(-1.2 * top, 1.2 * top)
     ax.set_xticks(n, [str(x) for x in n])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("points per axis N")
-    ax.set_ylabel("relative to the coarsest grid")
+    ax.set_ylabel("relative change from the coarsest grid")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, path)

@@ -34,7 +34,12 @@ from . import plots
 from .checks import jsonable
 from .distribution import ReferenceFields, distribution_checks, score_checks, split_halves
 from .exact import exact_checks, exact_problem
-from .invariance import invariance_checks, resolution_pair_check, subset_check
+from .invariance import (
+    CONVERGENCE_ALLOWANCE,
+    invariance_checks,
+    resolution_pair_check,
+    subset_check,
+)
 from .levels import Level, get_level
 from .properties import MemberSubsets, ResolutionPairs, Seeds, as_list, draw_examples, engine
 from .report import Figure, Report
@@ -102,7 +107,8 @@ def _invariance_figures(prefix: str, run: Any, title: str, n_max: int,
                   "mean square / 2": run.metrics["mean_square"]}
         figures.append(Figure(f"{prefix}_convergence.png",
                               f"{title}: pointwise variance and mean square against N",
-                              lambda p: plots.convergence_figure(p, shapes, series, title)))
+                              lambda p: plots.convergence_figure(
+                                  p, shapes, series, title, CONVERGENCE_ALLOWANCE)))
     return figures
 
 
