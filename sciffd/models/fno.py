@@ -66,6 +66,7 @@ from ..grids import TorusGrid
 from ..noise import GaussianMeasure
 from ..sde import VPProcess
 from .base import ScoreModel, check_noise, check_process
+from .mean import MeanField
 
 __all__ = ["FNO", "FNODenoiser", "SpectralConv", "default_noise"]
 
@@ -468,6 +469,13 @@ class FNODenoiser(ScoreModel):
         residual that a smooth field's spectrum (falling by many decades)
         cannot hide; the tail makes those modes Gaussian with the data's
         spectrum instead.
+    mean_field : MeanField, optional
+        The non-constant part ``mu(x)`` of the data's mean
+        (:class:`~sciffd.models.mean.MeanField`). The mean subtracted
+        before the network is then ``m + mu(x)``, evaluated on each grid,
+        and ``data_std`` is the standard deviation about it. A forced flow
+        has a mean with a fixed phase, which translation-equivariant layers
+        driven by stationary noise cannot produce.
 
     Examples
     --------
@@ -490,6 +498,7 @@ class FNODenoiser(ScoreModel):
         channels: int = 1,
         lengths: Sequence[float] | None = None,
         tail_variance: Sequence[Sequence[float]] | None = None,
+        mean_field: MeanField | None = None,
     ) -> None:
         if not isinstance(network, FNO):
             raise TypeError(
@@ -529,6 +538,23 @@ class FNODenoiser(ScoreModel):
             weak = (q < TAIL_DYNAMIC_RANGE * q.max(axis=1, keepdims=True)).all(axis=0)
             weak[0] = False
             self.tail_start = int(np.argmax(weak)) if weak.any() else q.shape[1]
+        if mean_field is not None:
+            if not isinstance(mean_field, MeanField):
+                raise TypeError(f"mean_field must be a sciffd.models.mean.MeanField, got "
+                                f"{type(mean_field).__name__}")
+            if mean_field.channels != self.channels or mean_field.ndim != network.ndim:
+                raise ValueError(
+                    f"mean_field has {mean_field.channels} channel(s) in {mean_field.ndim} "
+                    f"dimension(s); the denoiser has {self.channels} in {network.ndim}"
+                )
+            if self.lengths is not None and not np.allclose(mean_field.lengths, self.lengths,
+                                                            rtol=1e-9):
+                raise ValueError(f"mean_field lives on lengths {mean_field.lengths}, the "
+                                 f"model on {self.lengths}")
+            if self.lengths is None:
+                self.lengths = mean_field.lengths
+        self.mean_field = mean_field
+        self._mean_cache: dict = {}
         self.backend = "torch"
 
     @property
@@ -544,10 +570,21 @@ class FNODenoiser(ScoreModel):
         self.network.to(device)
         return self
 
+    def _grid_of(self, shape: Sequence[int]) -> TorusGrid:
+        return TorusGrid(tuple(shape), self.mean_field.lengths)
+
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, self.channels) + (1,) * (like.ndim - 2)
         m = torch.tensor(self.data_mean, dtype=like.dtype, device=like.device).reshape(shape)
         s = torch.tensor(self.data_std, dtype=like.dtype, device=like.device).reshape(shape)
+        if self.mean_field is not None:
+            key = (tuple(like.shape[2:]), like.dtype, like.device)
+            field = self._mean_cache.get(key)
+            if field is None:
+                values = self.mean_field.evaluate(self._grid_of(like.shape[2:]))
+                field = torch.as_tensor(values[None], dtype=like.dtype, device=like.device)
+                self._mean_cache = {key: field}
+            m = m + field
         return m, s
 
     def coefficients(self, sigma: torch.Tensor, ndim: int) -> tuple[torch.Tensor, ...]:
@@ -650,7 +687,15 @@ class FNODenoiser(ScoreModel):
         gain = torch.where(den > 0, a * q_t / torch.where(den > 0, den, 1.0), 0.0)
         u_hat = torch.fft.rfftn(u, dim=dims, norm="forward")
         d_hat = torch.fft.rfftn(denoised, dim=dims, norm="forward")
-        mixed = torch.where(band, d_hat, (gain.to(u_hat.real.dtype) * u_hat))
+        gain = gain.to(u_hat.real.dtype)
+        if self.mean_field is None:
+            tail = gain * u_hat
+        else:
+            # Gaussian data N(mu, q): D_hat = mu_hat + gain (u_hat - a mu_hat)
+            mu = torch.as_tensor(self.mean_field.spectrum(grid), device=u.device)
+            mu = mu.to(u_hat.dtype)[None]
+            tail = mu + gain * (u_hat - a.to(u_hat.real.dtype) * mu)
+        mixed = torch.where(band, d_hat, tail)
         return torch.fft.irfftn(mixed, s=grid.shape, dim=dims, norm="forward")
 
     def config(self) -> dict:
@@ -662,7 +707,9 @@ class FNODenoiser(ScoreModel):
                 "lengths": None if self.lengths is None else list(self.lengths),
                 "noise": measure_to_config(self.noise),
                 "tail_variance": None if self.tail_variance is None
-                else self.tail_variance.tolist(), **self.process.to_config()}
+                else self.tail_variance.tolist(),
+                "mean_field": None if self.mean_field is None else self.mean_field.to_config(),
+                **self.process.to_config()}
 
 
 #: shells whose per-mode variance is below this fraction of the largest go to the tail

@@ -35,6 +35,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from ..models.fno import FNO, FNODenoiser
+from ..models.mean import MeanField
 from ..noise import measure_from_config
 from ..sde import VPProcess
 
@@ -141,6 +142,8 @@ def model_from_config(config: dict) -> FNODenoiser:
             channels=network.in_channels,
             lengths=config["grid"]["lengths"],
             tail_variance=data.get("tail_variance"),
+            mean_field=None if data.get("mean_field") is None
+            else MeanField.from_config(data["mean_field"]),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"the model configuration cannot be used: {err!r}") from err

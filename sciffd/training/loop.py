@@ -39,6 +39,7 @@ import torch
 from .. import __version__, backend
 from ..grids import TorusGrid
 from ..models.fno import FNO, FNODenoiser, default_noise, shell_variance
+from ..models.mean import MeanField
 from ..noise import GaussianMeasure, measure_to_config
 from ..sde import VPProcess
 from . import checkpoint as ckpt
@@ -160,6 +161,14 @@ def _compare_configs(old: dict, new: dict, path: Path) -> None:
         )
 
 
+def _independent(data: Any, samples: int) -> int:
+    """The number of independent training samples: the ``member`` entries, else all."""
+    sizes = getattr(data, "sizes", None)
+    if sizes is not None and "member" in sizes and 2 <= int(sizes["member"]) <= samples:
+        return int(sizes["member"])
+    return samples
+
+
 def train(
     data: Any,
     out_dir: str | os.PathLike,
@@ -183,6 +192,7 @@ def train(
     stop_after: int | None = None,
     device: Any = None,
     gaussian_tail: bool = True,
+    mean_field: bool = True,
 ) -> Path:
     """Train an FNO denoiser by denoising score matching; returns the model directory.
 
@@ -248,6 +258,12 @@ def train(
         Store the per-shell variance of the data so that the model's modes
         outside the network's spectral band are denoised as Gaussian with
         the data's spectrum (see :class:`~sciffd.models.fno.FNODenoiser`).
+    mean_field : bool
+        Keep the Fourier modes of the data's mean that are significantly
+        non-zero (:meth:`~sciffd.models.mean.MeanField.from_samples`, with
+        the number of ``member`` entries of a dataset as the number of
+        independent samples) as a fixed mean field the network works about.
+        A forced flow's mean has a fixed phase the network cannot make.
 
     Returns
     -------
@@ -301,7 +317,15 @@ def train(
 
     axes = (0,) + tuple(range(2, samples_np.ndim))
     mean = samples_np.mean(axis=axes, dtype=np.float64)
-    std = samples_np.std(axis=axes, dtype=np.float64)
+    mu = None
+    if mean_field:
+        mu = MeanField.from_samples(samples_np, grid,
+                                    independent=_independent(data, samples_np.shape[0]))
+        anomaly = samples_np - mu.evaluate(grid)[None].astype(np.float32)
+        std = anomaly.std(axis=axes, dtype=np.float64)
+        del anomaly
+    else:
+        std = samples_np.std(axis=axes, dtype=np.float64)
     if not (std > 0).all():
         raise ValueError(f"data ({variable!r}) has a channel with zero variance "
                          f"(std per channel {std.tolist()}); nothing to learn")
@@ -316,7 +340,7 @@ def train(
         tail = shell_variance(samples_np, grid) if gaussian_tail else None
         model = FNODenoiser(network.to(device), process, noise, sigma_data=sigma_data,
                             data_mean=mean, data_std=std, channels=channels,
-                            lengths=grid.lengths, tail_variance=tail)
+                            lengths=grid.lengths, tail_variance=tail, mean_field=mu)
         config = {
             "format": ckpt.FORMAT,
             "description": f"FNO denoiser of {metadata['long_name']} on {grid.shape}",
@@ -326,7 +350,8 @@ def train(
             "noise": noise_config,
             "data": {"mean": mean.tolist(), "std": std.tolist(), "sigma_data": sigma_data,
                      "samples": int(samples_np.shape[0]),
-                     "tail_variance": None if tail is None else tail.tolist()},
+                     "tail_variance": None if tail is None else tail.tolist(),
+                     "mean_field": None if mu is None else mu.to_config()},
             "grid": {"shape": list(grid.shape), "lengths": list(grid.lengths)},
             "variable": metadata,
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr,
