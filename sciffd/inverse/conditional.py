@@ -27,7 +27,13 @@ system ``(I + W H Cov H^T W^T) z = W (y - H D)``, ``v = W^T z``, each
 iteration one vector-Jacobian product. For a Gaussian prior ``D`` is
 linear, ``Cov`` is exact and ``D_y`` is the exact posterior mean of
 ``u_0`` given ``(u_t, y)``: the conditional sampler is then exact up to the
-time discretisation and the solver tolerance.
+time discretisation and the solver tolerance. A learned denoiser's
+Jacobian is neither symmetric nor positive semi-definite everywhere, so
+``I + A`` may not be positive definite; the solver then stops, member by
+member, at the first search direction ``p`` with ``<p, (I + A) p> <
+<p, p>`` and keeps its last iterate (see :func:`conjugate_gradient`): a
+truncated solve that only ever lowers the quadratic model, instead of
+iterations that grow without bound.
 
 **Diffusion posterior sampling** (``"dps"``; Chung et al. 2022,
 arXiv:2209.14687) replaces ``p(y | u_t)`` by ``p(y | u_0 = D(u_t))``,
@@ -101,7 +107,7 @@ METHODS = ("mmps", "dps", "replacement")
 
 # -- building blocks ---------------------------------------------------------------
 def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
-                       tol: float) -> Any:
+                       tol: float, floor: float | None = None) -> Any:
     """Solve ``A x = b`` for a batch of symmetric positive definite systems.
 
     Parameters
@@ -114,6 +120,14 @@ def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
         Largest number of iterations.
     tol : float
         Stop when every ``||b - A x|| <= tol ||b||``.
+    floor : float, optional
+        A lower bound on the Rayleigh quotient ``<p, A p> / <p, p>`` that the
+        exact ``A`` obeys (1 for ``I + A'`` with ``A'`` positive
+        semi-definite). A system whose search direction falls below it is
+        not the positive definite system it should be; its iterations stop
+        there and it keeps the last iterate (the truncation of Steihaug's
+        trust-region CG, which only ever decreases the quadratic model).
+        Without it, CG on an indefinite matrix may grow without bound.
 
     Returns
     -------
@@ -124,13 +138,23 @@ def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
     p = r
     rs = (r * r).sum(-1)
     target = (tol * tol) * rs
+    alive = rs > target
     for i in range(iterations):
-        if bool((rs <= target).all()):
+        active = alive & (rs > target)
+        if not bool(active.any()):
             logger.debug("conjugate gradients converged in %d iterations", i)
             break
         ap = apply(p)
         curvature = (p * ap).sum(-1)
-        active = rs > target
+        if floor is not None:
+            # below the bound by more than float32 rounding of the dot product
+            pp, aa = (p * p).sum(-1), (ap * ap).sum(-1)
+            bad = active & (curvature - floor * pp < -1e-3 * (pp * aa) ** 0.5)
+            if bool(bad.any()):
+                logger.debug("conjugate gradients: %d system(s) left the positive definite "
+                             "cone at iteration %d", int(bad.sum()), i)
+            alive = alive & ~bad
+            active = active & ~bad
         safe = curvature + (curvature == 0)
         alpha = (rs / safe) * active
         x = x + alpha[:, None] * p
@@ -222,7 +246,8 @@ class MomentMatching:
                 return z + noise.whiten(op.apply(cov(back(z)), grid))
 
             r = noise.whiten(observations.residual(d.detach(), grid))
-            z = conjugate_gradient(normal, r, int(self.cg_iterations), float(self.cg_tol))
+            z = conjugate_gradient(normal, r, int(self.cg_iterations), float(self.cg_tol),
+                                     floor=1.0)
             correction = cov(back(z), keep=False)
         return d.detach() + correction
 
