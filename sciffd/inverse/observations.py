@@ -6,11 +6,21 @@ covariance matrix. It whitens residuals with ``W = L^(-1)``, ``R = L L^T``
 (Cholesky), so that ``||W r||^2 = r^T R^(-1) r``.
 
 :class:`Observations` bundles an operator, the observed values and the
-noise, checks them, and reads and writes an observation file: a dataset
-with one point per entry of the dim ``obs``, the point coordinates as
-variables or coordinates ``x``, ``y`` (``z``) along ``obs``, the observed
-``values`` and the attribute ``noise_std`` (or a variable ``noise_std``
-along ``obs``).
+noise, checks them, and reads and writes an observation file in one of
+two forms:
+
+- point observations: one point per entry of the dim ``obs``, the point
+  coordinates as variables or coordinates ``x``, ``y`` (``z``) along
+  ``obs``, the observed ``values`` and the attribute ``noise_std`` (or a
+  variable ``noise_std`` along ``obs``);
+- coarse-grid observations (:class:`~sciffd.inverse.CoarseGrain`): the
+  coarse field itself as a CF gridded variable ``values`` with the grid's
+  axis names as dims (``y``, ``x`` in 2D) and the coarse nodes
+  ``j L_i / Nc_i`` as coordinates (with ``units`` and ``period``), the
+  attributes ``operator`` (``"block_mean"`` or ``"spectral"``),
+  ``coarse_shape`` and ``noise_std`` (or a variable ``noise_std`` on the
+  coarse grid), and ``cell_methods = "y: x: mean"`` on the variable of a
+  block mean.
 """
 
 from __future__ import annotations
@@ -25,7 +35,9 @@ from .._nested import member_generator
 from ..grids import AXIS_NAMES, TorusGrid
 from ..spectral import as_array_like
 from .operators import (
+    METHODS_COARSE,
     METHODS_POINT,
+    CoarseGrain,
     MaskObservation,
     ObservationOperator,
     PointObservation,
@@ -296,22 +308,42 @@ class Observations:
         method: str = "spectral",
         units: str | None = None,
     ) -> Observations:
-        """Point observations from an ``xarray.Dataset``.
+        """Observations from an observation file (an ``xarray.Dataset``).
+
+        Reads both forms of the file (see the module docstring): point
+        observations, whose variable lies along the dim ``obs``, and
+        coarse-grid observations, whose variable lies on the grid's axis
+        dims and whose attribute ``operator`` names the coarse graining.
 
         Parameters
         ----------
         ds : xarray.Dataset
-            One observation per entry of the dim ``obs``: coordinates (or
-            variables) named after the grid axes (``y``, ``x`` in 2D) give
-            each point's position, ``variable`` its value; the noise is
-            the attribute ``noise_std`` (of the dataset or the variable),
-            or a variable ``noise_std`` along ``obs``.
+            Point observations: one observation per entry of the dim
+            ``obs``; coordinates (or variables) named after the grid axes
+            (``y``, ``x`` in 2D) give each point's position, ``variable``
+            its value; the noise is the attribute ``noise_std`` (of the
+            dataset or the variable), or a variable ``noise_std`` along
+            ``obs``. Coarse-grid observations: ``variable`` on the dims
+            ``grid.dims`` of a coarse grid of the same domain, coordinates
+            the coarse nodes ``j L_i / Nc_i``; attributes (of the dataset
+            or the variable) ``operator`` (``"block_mean"`` or
+            ``"spectral"``), optionally ``coarse_shape`` (checked against
+            the variable's shape) and ``noise_std`` (or a variable
+            ``noise_std`` on the same dims). They are read into
+            ``CoarseGrain(shape=coarse_shape, method=operator)`` with the
+            values flattened in the operator's order (C order over
+            ``grid.dims``).
         grid : TorusGrid
-            The model's domain: points must lie in ``[0, L_i)``.
+            The model's domain and the grid the observations condition:
+            points must lie in ``[0, L_i)``; coarse nodes must be those of
+            ``L_i``, and block means need a ``grid`` whose shape is a
+            multiple of the coarse shape (spectral coarse observations fit
+            any resolution).
         variable : str
             Name of the observed variable.
         method : {"spectral", "bilinear"}
-            Interpolation of :class:`PointObservation`.
+            Interpolation of :class:`PointObservation` (point files only;
+            a coarse file names its operator itself).
         units : str, optional
             The model's domain units; coordinates whose ``units`` attribute
             says otherwise are refused.
@@ -321,7 +353,12 @@ class Observations:
         ValueError
             For a missing variable or coordinate, NaN values or
             coordinates, points outside the domain, coordinates in other
-            units, or a missing or non-positive noise level.
+            units, or a missing or non-positive noise level; for a coarse
+            file also an unknown or missing ``operator``, a
+            ``coarse_shape`` that disagrees with the variable, coordinates
+            that are not the coarse nodes of the model's domain, and
+            block means on a grid that is not a multiple of the coarse
+            shape.
         """
         import xarray as xr
 
@@ -339,10 +376,13 @@ class Observations:
                 "variable= to name the observed one"
             )
         da = ds[variable]
+        if "obs" not in da.dims and _file_attr(ds, da, "operator") is not None:
+            return cls._coarse_from_xarray(ds, grid, variable, units)
         if da.dims != ("obs",):
             raise ValueError(
                 f"variable {variable!r} has dims {da.dims}; expected ('obs',), one value "
-                "per observation"
+                f"per observation, or the coarse grid dims {AXIS_NAMES[grid.ndim]} of a "
+                "coarse-grid observation file with an attribute 'operator'"
             )
         columns = []
         for name in AXIS_NAMES[grid.ndim]:
@@ -388,15 +428,158 @@ class Observations:
             attrs["coordinate_units"] = units
         return cls(PointObservation(points, method), values, noise, attrs)
 
-    def to_xarray(self) -> Any:
-        """The observations as an ``xarray.Dataset`` (point-like operators only).
+    @classmethod
+    def _coarse_from_xarray(cls, ds: Any, grid: TorusGrid, variable: str,
+                            units: str | None) -> Observations:
+        """Coarse-grid observations from a file checked by :meth:`from_xarray` so far."""
+        da = ds[variable]
+        dims = AXIS_NAMES[grid.ndim]
+        kind = str(_file_attr(ds, da, "operator"))
+        if kind not in METHODS_COARSE:
+            raise ValueError(
+                f"attribute operator={kind!r} is not a coarse graining sciffd knows; expected "
+                f"one of {METHODS_COARSE}"
+            )
+        if sorted(da.dims) != sorted(dims):
+            raise ValueError(
+                f"variable {variable!r} has dims {da.dims}; a coarse-grid observation file "
+                f"of a {grid.ndim}-dimensional domain holds it on the dims {dims}"
+            )
+        da = da.transpose(*dims)
+        shape = tuple(int(da.sizes[d]) for d in dims)
+        given = _file_attr(ds, da, "coarse_shape")
+        if given is not None:
+            try:
+                recorded = tuple(int(n) for n in np.atleast_1d(np.asarray(given)).reshape(-1))
+            except (TypeError, ValueError):
+                raise ValueError(f"attribute coarse_shape={given!r} is not a list of "
+                                 "integers") from None
+            if recorded != shape:
+                raise ValueError(
+                    f"attribute coarse_shape={list(recorded)} disagrees with the shape "
+                    f"{list(shape)} of variable {variable!r} on {dims}"
+                )
+        if min(shape) < 2:
+            raise ValueError(
+                f"variable {variable!r} has the shape {shape} on {dims}; a coarse grid "
+                "needs at least 2 nodes per axis"
+            )
+        coarse = grid.with_shape(shape)
+        file_units = set()
+        for axis, name in enumerate(dims):
+            if name not in ds.coords and name not in ds.variables:
+                raise ValueError(
+                    f"the dataset has no coordinate {name!r}; a coarse-grid observation "
+                    f"file needs the coarse nodes of every axis {dims}"
+                )
+            c = ds[name]
+            if c.dims != (name,):
+                raise ValueError(f"coordinate {name!r} has dims {c.dims}; expected ({name!r},)")
+            c_units = c.attrs.get("units")
+            if c_units is not None:
+                file_units.add(str(c_units))
+            if units is not None and c_units is not None and str(c_units) != str(units):
+                raise ValueError(
+                    f"coordinate {name!r} has units {c_units!r} but the model's domain is in "
+                    f"{units!r}; convert the coordinates to {units!r} first"
+                )
+            x = np.asarray(c.values, dtype=np.float64)
+            if not np.isfinite(x).all():
+                raise ValueError(f"coordinate {name!r} has NaN or infinite values")
+            length = grid.lengths[axis]
+            period = c.attrs.get("period")
+            if period is not None:
+                period = float(np.asarray(period).reshape(-1)[0])
+                if not abs(period - length) <= 1e-9 * length:
+                    raise ValueError(
+                        f"coordinate {name!r} has period {period:g} but the model's domain "
+                        f"has length {length:g} along {name!r}; the observations belong to "
+                        "another domain"
+                    )
+            nodes = coarse.coords(axis)
+            if not np.allclose(x, nodes, rtol=0, atol=1e-9 * length):
+                span = shape[axis] * (x[1] - x[0])
+                raise ValueError(
+                    f"coordinate {name!r} is not the coarse nodes j L / Nc of the model's "
+                    f"domain (L = {length:g}, Nc = {shape[axis]}, expected "
+                    f"{_preview(nodes)}, got {_preview(x)}, which span a period of "
+                    f"{span:g}); the observations belong to another domain, or their "
+                    "nodes are shifted or not ascending"
+                )
+        operator = CoarseGrain(shape=shape, method=kind)
+        try:
+            operator.obs_grid(grid)
+        except ValueError:
+            raise _ResolutionError(
+                f"block-mean observations on the coarse grid {_shape_text(shape)} need a "
+                f"grid whose shape is a multiple of it on every axis, but the grid is "
+                f"{_shape_text(grid.shape)}; choose a resolution that is a multiple of "
+                f"{_shape_text(shape)}, or observe with the operator 'spectral' (valid at "
+                "any resolution)"
+            ) from None
+        field = np.asarray(da.values, dtype=np.float64)
+        bad = np.argwhere(~np.isfinite(field))
+        if bad.size:
+            where = ", ".join(f"{d}={int(i)}" for d, i in zip(dims, bad[0], strict=True))
+            raise ValueError(
+                f"variable {variable!r} is not finite at {where} ({len(bad)} NaN or infinite "
+                "values on the coarse grid); a coarse-grid observation file needs every "
+                "coarse value"
+            )
+        values = _check_values(field.reshape(-1), name=f"variable {variable!r}")
+
+        if "noise_std" in ds.variables:
+            s = ds["noise_std"]
+            if s.ndim == 0:
+                std: Any = float(s.values)
+            elif sorted(s.dims) == sorted(dims):
+                std = np.asarray(s.transpose(*dims).values, dtype=np.float64).reshape(-1)
+            else:
+                raise ValueError(
+                    f"variable 'noise_std' has dims {s.dims}; expected {dims}, one standard "
+                    "deviation per coarse value"
+                )
+        elif "noise_std" in da.attrs or "noise_std" in ds.attrs:
+            std = da.attrs.get("noise_std", ds.attrs.get("noise_std"))
+        else:
+            raise ValueError(
+                "the dataset gives no noise level: set the attribute noise_std (a standard "
+                f"deviation in the units of the values) or a variable noise_std on {dims}"
+            )
+        noise = ObservationNoise(std=std)
+        attrs = {"units": da.attrs.get("units", "1"),
+                 "long_name": da.attrs.get("long_name", f"observed {variable}"),
+                 "name": variable}
+        if units is not None:
+            attrs["coordinate_units"] = units
+        elif len(file_units) == 1:
+            attrs["coordinate_units"] = file_units.pop()
+        return cls(operator, values, noise, attrs)
+
+    def to_xarray(self, grid: TorusGrid | None = None) -> Any:
+        """The observations as an ``xarray.Dataset``, the form of an observation file.
 
         Point observations and masks on a reference grid are written as
-        points (a mask's nodes, read back as spectral point observations).
+        points (a mask's nodes, read back as spectral point observations);
+        :class:`CoarseGrain` observations as the coarse field on its grid,
+        with the attributes ``operator``, ``coarse_shape`` and
+        ``noise_std`` (module docstring).
+
+        Parameters
+        ----------
+        grid : TorusGrid, optional
+            For coarse-grid observations: the grid the operator was
+            applied on (any grid of the domain for an operator given by
+            ``shape``); it gives the domain lengths of the coarse nodes
+            and, for an operator given by ``factor``, the coarse shape.
+            Not used by point observations.
         """
+        op = self.operator
+        if isinstance(op, CoarseGrain):
+            return self._coarse_to_xarray(grid)
+
         import xarray as xr
 
-        op = self.operator
         if isinstance(op, PointObservation):
             points, method = op.coords, op.method
         elif isinstance(op, MaskObservation) and op.grid is not None:
@@ -436,5 +619,75 @@ class Observations:
                 "long_name": "standard deviation of the observation noise"})
         return xr.Dataset(data, coords=coords, attrs=attrs)
 
+    def _coarse_to_xarray(self, grid: TorusGrid | None) -> Any:
+        import xarray as xr
+
+        op = self.operator
+        if grid is None:
+            raise ValueError(
+                f"{op!r} observations need grid= (a grid of the model's domain) to be "
+                "written: the file records the coarse nodes j L / Nc"
+            )
+        if not isinstance(grid, TorusGrid):
+            raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        coarse = op.obs_grid(grid)
+        if self.n_obs != coarse.size:
+            raise NotImplementedError(
+                f"{self.n_obs} values for the {coarse.size} nodes of the coarse grid "
+                f"{_shape_text(coarse.shape)} (several channels); the observation file holds "
+                "one value per coarse node"
+            )
+        if self.noise.covariance is not None:
+            raise NotImplementedError("an observation file stores noise_std, not a covariance")
+        dims = coarse.dims
+        c_units = self.attrs.get("coordinate_units", "1")
+        coords = {
+            d: (d, coarse.coords(i), {"units": c_units, "long_name": f"{d} coordinate of "
+                                      "the coarse grid", "axis": d.upper(),
+                                      "period": coarse.lengths[i]})
+            for i, d in enumerate(dims)
+        }
+        units = self.attrs.get("units", "1")
+        var_attrs = {"units": units,
+                     "long_name": self.attrs.get("long_name", "observed values")}
+        if op.method == "block_mean":
+            var_attrs["cell_methods"] = " ".join(f"{d}:" for d in dims) + " mean"
+            var_attrs["comment"] = (
+                "mean of the nodes of the observed grid in each block that starts at the "
+                "coarse node (sciffd.inverse.CoarseGrain, method block_mean)")
+        else:
+            var_attrs["comment"] = (
+                "the observed field truncated to the Fourier modes |m_i| < Nc_i / 2 and "
+                "sampled on the coarse nodes (sciffd.inverse.CoarseGrain, method spectral)")
+        name = self.attrs.get("name", "values")
+        data = {name: (dims, self.values.reshape(coarse.shape), var_attrs)}
+        attrs: dict[str, Any] = {"operator": op.method,
+                                 "coarse_shape": np.asarray(coarse.shape, dtype=np.int32)}
+        if self.noise.is_scalar:
+            attrs["noise_std"] = float(self.noise.std)
+        else:
+            data["noise_std"] = (dims, np.asarray(self.noise.std).reshape(coarse.shape), {
+                "units": units,
+                "long_name": "standard deviation of the observation noise"})
+        return xr.Dataset(data, coords=coords, attrs=attrs)
+
     def __repr__(self) -> str:
         return f"Observations({self.operator!r}, n_obs={self.n_obs}, noise={self.noise!r})"
+
+
+class _ResolutionError(ValueError):
+    """Coarse observations that do not fit the resolution of the grid they condition."""
+
+
+def _file_attr(ds: Any, da: Any, name: str) -> Any:
+    """Attribute ``name`` of the variable ``da``, else of the dataset ``ds``, else None."""
+    return da.attrs.get(name, ds.attrs.get(name))
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(int(n)) for n in shape)
+
+
+def _preview(x: np.ndarray, count: int = 3) -> str:
+    head = ", ".join(f"{v:.6g}" for v in x[:count])
+    return f"[{head}{', ...' if x.size > count else ''}]"
