@@ -8,7 +8,10 @@
                   [--sampler em|heun] [--steps N] [--batch-size B] [--quiet] --out ens.nc
     sciffd data observe data.nc --points 500 --noise 0.01 [--seed 0] [--variable V]
                   [--member 0] [--time -1] [--method spectral|bilinear] --out sensors.nc
-    sciffd condition --model ns2d --obs sensors.nc --members 32 [--resolution 128]
+    sciffd data observe data.nc --coarsen 4 --noise 0.01 [--seed 0] [--variable V]
+                  [--member 0] [--time -1] [--coarse-method block_mean|spectral]
+                  --out coarse.nc
+    sciffd condition --model ns2d --obs sensors.nc|coarse.nc --members 32 [--resolution 128]
                   [--method mmps|dps|replacement] [--sampler heun|em] [--steps N]
                   [--seed 0] --out post.nc
     sciffd models
@@ -208,13 +211,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _cmd_data_observe(args: argparse.Namespace) -> int:
+    if args.points is not None and args.coarse_method is not None:
+        raise UsageError("--coarse-method is the operator of --coarsen; point observations "
+                         "take --method spectral|bilinear")
+    if args.coarsen is not None and args.method is not None:
+        raise UsageError("--method is the interpolation of --points; coarse observations "
+                         "take --coarse-method block_mean|spectral")
     data_path = _input_file(args.data, "data file")
     out = _output_file(args.out)
 
     import numpy as np
 
     from .fields import from_dataarray, grid_origin
-    from .inverse import ObservationNoise, Observations, PointObservation
+    from .inverse import CoarseGrain, ObservationNoise, Observations, PointObservation
     from .io import read_netcdf, write_netcdf
 
     data = read_netcdf(data_path)
@@ -257,22 +266,44 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.data}: the coordinates {grid.dims} have different units "
                          f"{sorted(c_units)}")
 
-    # points uniform in [0, L) on each axis; the noise from its own nested stream
-    rng = np.random.default_rng(args.seed)
-    lengths = np.asarray(grid.lengths)
-    points = np.minimum(rng.random((args.points, grid.ndim)) * lengths,
-                        np.nextafter(lengths, 0))
-    operator = PointObservation(points, args.method, lengths=grid.lengths)
-    clean = operator.apply(np.asarray(u, dtype=np.float64)[None, None], grid)[0]
-    noise = ObservationNoise(std=args.noise)
-    values = clean + noise.sample(args.points, [0], args.seed)[0]
-
     units = str(field.attrs.get("units", "1"))
     long_name = str(field.attrs.get("long_name", args.variable))
+    noise = ObservationNoise(std=args.noise)
+    u = np.asarray(u, dtype=np.float64)[None, None]
+    if args.points is not None:
+        # points uniform in [0, L) on each axis
+        rng = np.random.default_rng(args.seed)
+        lengths = np.asarray(grid.lengths)
+        points = np.minimum(rng.random((args.points, grid.ndim)) * lengths,
+                            np.nextafter(lengths, 0))
+        operator = PointObservation(points, args.method or "spectral", lengths=grid.lengths)
+        title = f"{args.points} noisy point observations of {long_name}"
+        layout = {"points": "uniform in [0, L) on each axis"}
+    else:
+        factor = args.coarsen
+        if any(n % factor for n in grid.shape):
+            raise UsageError(f"--coarsen {factor}: does not divide the grid shape "
+                             f"{grid.shape} of {args.variable!r} in {args.data}")
+        shape = tuple(n // factor for n in grid.shape)
+        if min(shape) < 2:
+            raise UsageError(f"--coarsen {factor}: leaves the coarse shape {shape} of the grid "
+                             f"{grid.shape} of {args.variable!r} in {args.data}; a coarse grid "
+                             "needs at least 2 nodes per axis")
+        method = args.coarse_method or "block_mean"
+        operator = CoarseGrain(shape=shape, method=method)
+        what = (f"block means over {factor}^{grid.ndim} nodes" if method == "block_mean"
+                else "the Fourier truncation")
+        title = (f"noisy coarse-grid observations of {long_name}: {what} on the "
+                 f"{'x'.join(map(str, shape))} grid")
+        layout = {"coarsen_factor": np.int32(factor)}
+    # the noise from its own nested stream (member 0 of the seed)
+    clean = operator.apply(u, grid)[0]
+    values = clean + noise.sample(clean.size, [0], args.seed)[0]
+
     obs = Observations(operator, values, noise, {
         "units": units, "long_name": f"observed {long_name}",
         "coordinate_units": c_units.pop(), "name": "values"})
-    ds = obs.to_xarray()
+    ds = obs.to_xarray(grid)
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     source = {"source_file": str(data_path), "source_variable": args.variable}
     for dim, index in picked.items():
@@ -282,14 +313,14 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         source[f"source_{dim}"] = value.item() if value.dtype.kind in "iuf" else str(value)
     ds.attrs.update({
         "Conventions": "CF-1.8",
-        "title": f"{args.points} noisy point observations of {long_name}",
+        "title": title,
         "source": f"sciffd {__version__}",
         "history": f"{now}: sciffd data observe {args.data}",
         "units": units,
         "noise_std": float(args.noise),
         "noise": "Gaussian, independent, absolute standard deviation noise_std in the "
                  "units of the values",
-        "points": "uniform in [0, L) on each axis",
+        **layout,
         **source,
         "seed": np.int32(args.seed),
         "sciffd_version": __version__,
@@ -303,17 +334,23 @@ def _cmd_condition(args: argparse.Namespace) -> int:
     out = _output_file(args.out)
     obs_path = _input_file(args.obs, "--obs")
 
+    from .inverse.observations import _ResolutionError
     from .io import read_netcdf, write_netcdf
     from .pipeline import load
 
     file = read_netcdf(obs_path)
-    if "obs" not in file.dims:
-        raise UsageError(f"--obs {args.obs}: is not an observation file (it has no dim "
-                         "'obs'); write one with `sciffd data observe`")
+    if "obs" not in file.dims and "operator" not in file.attrs:
+        raise UsageError(f"--obs {args.obs}: is not an observation file (it has neither a "
+                         "dim 'obs' nor an attribute 'operator'); write one with "
+                         "`sciffd data observe`")
     model = load(args.model)
     grid = model.resolve_grid(args.resolution)
     try:
         observations = model._observations(file, grid)
+    except _ResolutionError as err:
+        given = "" if args.resolution is not None else " (the model's training grid)"
+        raise UsageError(f"--resolution {'x'.join(map(str, grid.shape))}{given} does not "
+                         f"fit --obs {args.obs}: {err}") from err
     except ValueError as err:
         raise UsageError(f"--obs {args.obs}: {err}") from err
     ds = model.condition(observations, members=args.members, grid=grid, seed=args.seed,
@@ -410,15 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output netCDF file")
     gen.set_defaults(run=_cmd_data_generate)
     obs = data_commands.add_parser(
-        "observe", help="noisy point observations of one field",
-        description="Draw --points uniformly random points in the domain of one field of "
-        "a data file (seeded), evaluate the field there and add Gaussian noise; write an "
-        "observation file for `sciffd condition`. Only point observations: the file "
-        "format holds one value per point, so coarse (block-mean) observations are not "
-        "written here (use sciffd.inverse.CoarseGrain in Python).")
+        "observe", help="noisy point or coarse-grid observations of one field",
+        description="Observe one field of a data file and add Gaussian noise; write an "
+        "observation file for `sciffd condition`. With --points P: P uniformly random points "
+        "in the domain (seeded), the field interpolated there. With --coarsen F: the field "
+        "on the coarse grid of N/F nodes per axis (F must divide N), as block means of "
+        "F^d nodes (--coarse-method block_mean, the default) or its Fourier truncation "
+        "sampled on the coarse nodes (--coarse-method spectral); the file holds the coarse "
+        "field on its grid, with the attributes operator, coarse_shape and noise_std.")
     obs.add_argument("data", help="data file (netCDF) with the field")
-    obs.add_argument("--points", type=_positive, required=True,
-                     help="number of observation points")
+    kind = obs.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--points", type=_positive, default=None,
+                      help="number of observation points")
+    kind.add_argument("--coarsen", type=_positive, default=None, metavar="F",
+                      help="coarsening factor: observe the field on N/F nodes per axis")
     obs.add_argument("--noise", type=_positive_float, required=True,
                      help="standard deviation of the Gaussian noise added to each value: "
                      "absolute, in the units of the variable (not relative to its size)")
@@ -429,9 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="member index (default 0, where the variable has a member dim)")
     obs.add_argument("--time", type=int, default=None,
                      help="time index (default -1, the last, where it has a time dim)")
-    obs.add_argument("--method", choices=("spectral", "bilinear"), default="spectral",
-                     help="interpolation to the points (default spectral: exact for "
-                     "band-limited fields)")
+    obs.add_argument("--method", choices=("spectral", "bilinear"), default=None,
+                     help="interpolation to the points, with --points (default spectral: "
+                     "exact for band-limited fields)")
+    obs.add_argument("--coarse-method", choices=("block_mean", "spectral"), default=None,
+                     help="coarse graining, with --coarsen (default block_mean: the mean of "
+                     "each block of F^d nodes; spectral: the modes |m| < N/(2F), sampled on "
+                     "the coarse nodes)")
     obs.add_argument("--out", required=True, help="output observation file (netCDF)")
     obs.set_defaults(run=_cmd_data_observe)
 
@@ -468,7 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     cd.add_argument("--model", required=True,
                     help="built-in model name (see `sciffd models`) or training directory")
     cd.add_argument("--obs", required=True,
-                    help="observation file (from `sciffd data observe`)")
+                    help="observation file (from `sciffd data observe`: points or a "
+                    "coarse grid; block means need a resolution that is a multiple of the "
+                    "coarse shape)")
     cd.add_argument("--members", type=_positive, default=16,
                     help="ensemble members (at least 2)")
     cd.add_argument("--resolution", type=_resolution, default=None,

@@ -331,12 +331,16 @@ class FieldModel:
         Parameters
         ----------
         observations : Observations or xarray.Dataset
-            ``y``, ``H`` and the noise; a dataset is an observation file
-            (dim ``obs``, coordinates ``y``, ``x`` in the model's domain
-            units, variable ``values``, attribute ``noise_std``), read with
-            :meth:`sciffd.inverse.Observations.from_xarray` with the
-            interpolation its ``interpolation`` attribute names (default
-            ``"spectral"``).
+            ``y``, ``H`` and the noise; a dataset is an observation file,
+            read with :meth:`sciffd.inverse.Observations.from_xarray`:
+            point observations (dim ``obs``, coordinates ``y``, ``x`` in
+            the model's domain units, variable ``values``, attribute
+            ``noise_std``), interpolated as their ``interpolation``
+            attribute names (default ``"spectral"``), or coarse-grid
+            observations (variable ``values`` on the coarse nodes, dims
+            ``y``, ``x``, attributes ``operator``, ``coarse_shape``,
+            ``noise_std``); block means condition grids whose shape is a
+            multiple of the coarse shape, spectral coarse values any grid.
         members : int or sequence of int
             A count ``M >= 2`` or member ids (at least two, for the spread).
         grid : None, int, tuple of int or TorusGrid
@@ -482,7 +486,12 @@ class FieldModel:
         return ds.assign(data_vars)
 
     def _observations(self, observations: Any, grid: TorusGrid) -> Any:
-        """``Observations`` from an observation dataset, checked against the model's units."""
+        """``Observations`` from an observation dataset, checked against the model's units.
+
+        Point files (dim ``obs``) and coarse-grid files (attribute
+        ``operator``) are both read by ``Observations.from_xarray``; the
+        ``interpolation`` attribute only concerns point files.
+        """
         from .inverse import Observations
 
         units = _coordinate_units(self.config)
@@ -498,6 +507,7 @@ class FieldModel:
             if variable not in observations.variables and self.variable["name"] in \
                     observations.variables:
                 variable = self.variable["name"]
+            # point interpolation; a coarse-grid file names its operator itself
             method = str(observations.attrs.get("interpolation", "spectral"))
             observations = Observations.from_xarray(observations, grid, variable=variable,
                                                     method=method, units=units)
