@@ -238,3 +238,34 @@ def test_training_stores_the_mean_field_and_loading_restores_it(tmp_path):
                 model_options={"width": 4, "layers": 1, "modes": 3, "time_features": 4,
                                "time_width": 8})
     assert load_model(off)[0].mean_field is None
+
+
+@pytest.mark.parametrize("shape", [(16, 16), (20, 12)])
+def test_gaussian_skip_makes_an_untrained_denoiser_the_gaussian_model(shape):
+    """``skip='gaussian'`` with ``F = 0``: on every mode, ``D = mu + D_0(u - a mu)``, the
+    exact denoiser of ``N(mu, Q)`` with ``Q`` the shell spectrum, at any resolution."""
+    table = np.abs(np.cos(np.arange(14.0))) * 1e-2 + 1e-5
+    table[0] = 0.0
+    mu = MeanField([[1, 1], [0, 3]], [[0.4 - 0.4j, 0.05j]], (1.0, 1.0))
+    torch.manual_seed(0)
+    net = FNO(1, width=4, layers=1, modes=4).double()
+    noise = Matern.unit_variance(3.0, 10.0, 2)
+    model = FNODenoiser(net, VPProcess(), noise, data_std=0.3, lengths=(1.0, 1.0),
+                        tail_variance=table[None], mean_field=mu, skip="gaussian")
+
+    def spectrum(k2):
+        n = np.floor(np.sqrt(k2) / (2 * np.pi) + 0.5).astype(int)
+        return np.where(n < table.size, table[np.minimum(n, table.size - 1)], 0.0)
+
+    exact = GaussianScore(SpectralGaussian(spectrum, ndim=2), noise, VPProcess())
+    grid = torus(shape)
+    u = noise.sample(grid, 3, seed=8, dtype=np.float64)
+    t = np.array([0.02, 0.3, 0.95])
+    a = VPProcess().a(t)[:, None, None, None]
+    m = mu.evaluate(grid)[None]
+    want = m + exact.denoise(u - a * m, t, grid)
+    with torch.no_grad():
+        got = model.denoise(torch.as_tensor(u), torch.as_tensor(t), grid).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-12 * np.abs(want).max())
+    with pytest.raises(ValueError, match="skip"):
+        FNODenoiser(net, VPProcess(), noise, skip="gaussian")

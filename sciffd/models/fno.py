@@ -476,6 +476,16 @@ class FNODenoiser(ScoreModel):
         and ``data_std`` is the standard deviation about it. A forced flow
         has a mean with a fixed phase, which translation-equivariant layers
         driven by stationary noise cannot produce.
+    skip : {"edm", "gaussian"}
+        The skip connection ``S(x')`` in ``D' = S(x') + c_out F``:
+        ``"edm"`` is ``c_skip x'``; ``"gaussian"`` is, mode by mode, the
+        exact denoiser of Gaussian anomalies with the shell spectrum
+        ``tail_variance``, ``q / (q + sigma^2 c)`` (:meth:`skip_term`). With
+        it an untrained network (``F = 0``) is already the Gaussian model
+        with the data's mean and spectrum, and the network learns only the
+        departure from it; ``c_out`` and ``c_in`` stay those of EDM.
+    tail : bool
+        Apply the Gaussian tail when ``tail_variance`` is given (default).
 
     Examples
     --------
@@ -499,6 +509,8 @@ class FNODenoiser(ScoreModel):
         lengths: Sequence[float] | None = None,
         tail_variance: Sequence[Sequence[float]] | None = None,
         mean_field: MeanField | None = None,
+        skip: str = "edm",
+        tail: bool = True,
     ) -> None:
         if not isinstance(network, FNO):
             raise TypeError(
@@ -555,6 +567,16 @@ class FNODenoiser(ScoreModel):
                 self.lengths = mean_field.lengths
         self.mean_field = mean_field
         self._mean_cache: dict = {}
+        if skip not in SKIPS:
+            raise ValueError(f"skip={skip!r} is not supported; expected one of {SKIPS}")
+        if skip == "gaussian" and (self.tail_variance is None or self.lengths is None):
+            raise ValueError("skip='gaussian' needs tail_variance (the data's shell spectrum) "
+                             "and lengths (the domain)")
+        if not isinstance(tail, bool):
+            raise TypeError(f"tail={tail!r} must be True or False")
+        self.skip = skip
+        self.tail = tail and self.tail_variance is not None
+        self._gain_cache: dict = {}
         self.backend = "torch"
 
     @property
@@ -606,12 +628,41 @@ class FNODenoiser(ScoreModel):
         m, s = self._stats(u)
         return (u - m) / s
 
+    def skip_term(self, xs: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The skip connection for standardised ``xs`` at physical noise levels ``sigma`` (B,).
+
+        ``"edm"``: ``c_skip xs``. ``"gaussian"``: per mode, the exact
+        denoiser of Gaussian anomalies with the data's shell spectrum ``q``,
+        ``q / (q + sigma^2 c) xs_hat`` (``c`` the noise eigenvalue; the
+        ratio is the same in standardised and physical units).
+        """
+        d = xs.ndim - 2
+        if self.skip == "edm":
+            return self.coefficients(sigma, d)[0] * xs
+        shape = tuple(xs.shape[2:])
+        key = (shape, xs.device)
+        cached = self._gain_cache.get(key)
+        if cached is None:
+            grid = TorusGrid(shape, self.lengths)
+            q = torch.as_tensor(_tail_eigenvalues(self.tail_variance, grid), device=xs.device)
+            c = torch.as_tensor(self.noise.eigenvalues(grid), device=xs.device)
+            cached = (q, c)
+            self._gain_cache = {key: cached}
+        q, c = cached
+        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
+        den = q + sig2 * c
+        gain = torch.where(den > 0, q / torch.where(den > 0, den, 1.0), 0.0)
+        dims = tuple(range(-d, 0))
+        xs_hat = torch.fft.rfftn(xs, dim=dims, norm="forward")
+        return torch.fft.irfftn(gain.to(xs_hat.real.dtype) * xs_hat, s=shape, dim=dims,
+                                norm="forward")
+
     def denoise_rescaled(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``D`` for ``x = u_t / a(t)`` (physical units) at noise levels ``sigma`` (B,)."""
         d = x.ndim - 2
-        c_skip, c_out, c_in, c_noise = self.coefficients(sigma, d)
+        _, c_out, c_in, c_noise = self.coefficients(sigma, d)
         xs = self.standardize(x)
-        ds = c_skip * xs + c_out * self.network(c_in * xs, c_noise)
+        ds = self.skip_term(xs, sigma) + c_out * self.network(c_in * xs, c_noise)
         m, s = self._stats(x)
         return m + s * ds
 
@@ -666,7 +717,7 @@ class FNODenoiser(ScoreModel):
         sigma = self.process.sigma(tt).to(self.dtype)
         x = u.to(device=self.device, dtype=self.dtype) / a
         out = self.denoise_rescaled(x, sigma)
-        if self.tail_variance is not None:
+        if self.tail:
             out = self._with_tail(out, u.to(device=self.device, dtype=self.dtype), tt, grid)
         return out.to(u.dtype)
 
@@ -709,8 +760,12 @@ class FNODenoiser(ScoreModel):
                 "tail_variance": None if self.tail_variance is None
                 else self.tail_variance.tolist(),
                 "mean_field": None if self.mean_field is None else self.mean_field.to_config(),
+                "skip": self.skip, "tail": self.tail,
                 **self.process.to_config()}
 
+
+#: the skip connections of :class:`FNODenoiser`
+SKIPS = ("edm", "gaussian")
 
 #: shells whose per-mode variance is below this fraction of the largest go to the tail
 TAIL_DYNAMIC_RANGE = 1e-4

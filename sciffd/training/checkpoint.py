@@ -144,6 +144,8 @@ def model_from_config(config: dict) -> FNODenoiser:
             tail_variance=data.get("tail_variance"),
             mean_field=None if data.get("mean_field") is None
             else MeanField.from_config(data["mean_field"]),
+            skip=config.get("denoiser", {}).get("skip", "edm"),
+            tail=config.get("denoiser", {}).get("tail", True),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"the model configuration cannot be used: {err!r}") from err

@@ -166,15 +166,16 @@ def network_loss(model: Any, batch: Batch) -> torch.Tensor:
     """The loss of :func:`denoising_loss` for an :class:`~sciffd.models.fno.FNODenoiser`,
     averaged over the batch, computed on the network's output.
 
-    With ``D' = c_skip x' + c_out F`` the weighted error is
-    ``lambda (D' - u_0')^2 = (F - (u_0' - c_skip x') / c_out)^2`` since
+    With ``D' = S(x') + c_out F`` (``S`` the skip connection,
+    :meth:`~sciffd.models.fno.FNODenoiser.skip_term`) the weighted error is
+    ``lambda (D' - u_0')^2 = (F - (u_0' - S(x')) / c_out)^2`` since
     ``lambda c_out^2 = 1``: the same number without subtracting two nearly
     equal fields at small ``sigma``.
     """
     ndim = batch.u0.ndim - 2
-    c_skip, c_out, c_in, c_noise = model.coefficients(batch.sigma, ndim)
+    _, c_out, c_in, c_noise = model.coefficients(batch.sigma, ndim)
     x = model.standardize(batch.x)
-    target = (model.standardize(batch.u0) - c_skip * x) / c_out
+    target = (model.standardize(batch.u0) - model.skip_term(x, batch.sigma)) / c_out
     out = model.network(c_in * x, c_noise)
     return ((out - target) ** 2).mean()
 

@@ -193,6 +193,7 @@ def train(
     device: Any = None,
     gaussian_tail: bool = True,
     mean_field: bool = True,
+    skip: str = "gaussian",
 ) -> Path:
     """Train an FNO denoiser by denoising score matching; returns the model directory.
 
@@ -264,6 +265,11 @@ def train(
         the number of ``member`` entries of a dataset as the number of
         independent samples) as a fixed mean field the network works about.
         A forced flow's mean has a fixed phase the network cannot make.
+    skip : {"gaussian", "edm"}
+        The denoiser's skip connection (:class:`~sciffd.models.fno.FNODenoiser`):
+        ``"gaussian"`` (default) starts the network from the Gaussian model
+        with the data's mean and shell spectrum and trains only the
+        departure from it; ``"edm"`` is the scalar ``c_skip`` of Karras et al.
 
     Returns
     -------
@@ -337,10 +343,16 @@ def train(
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             network, sigma_data = _network(model_options, channels, grid.ndim)
-        tail = shell_variance(samples_np, grid) if gaussian_tail else None
+        if skip not in ("gaussian", "edm"):
+            raise ValueError(f"skip={skip!r} is not supported; expected 'gaussian' or 'edm'")
+        table = None
+        if gaussian_tail or skip == "gaussian":
+            # per-shell variance about the sample mean (which holds the mean field)
+            table = shell_variance(samples_np, grid)
         model = FNODenoiser(network.to(device), process, noise, sigma_data=sigma_data,
                             data_mean=mean, data_std=std, channels=channels,
-                            lengths=grid.lengths, tail_variance=tail, mean_field=mu)
+                            lengths=grid.lengths, tail_variance=table, mean_field=mu,
+                            skip=skip, tail=bool(gaussian_tail))
         config = {
             "format": ckpt.FORMAT,
             "description": f"FNO denoiser of {metadata['long_name']} on {grid.shape}",
@@ -350,9 +362,10 @@ def train(
             "noise": noise_config,
             "data": {"mean": mean.tolist(), "std": std.tolist(), "sigma_data": sigma_data,
                      "samples": int(samples_np.shape[0]),
-                     "tail_variance": None if tail is None else tail.tolist(),
+                     "tail_variance": None if table is None else table.tolist(),
                      "mean_field": None if mu is None else mu.to_config()},
             "grid": {"shape": list(grid.shape), "lengths": list(grid.lengths)},
+            "denoiser": {"skip": skip, "tail": bool(gaussian_tail)},
             "variable": metadata,
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr,
                          "weight_decay": weight_decay, "ema_decay": ema_decay,
