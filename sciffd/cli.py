@@ -339,7 +339,9 @@ def _cmd_condition(args: argparse.Namespace) -> int:
     from .pipeline import load
 
     file = read_netcdf(obs_path)
-    if "obs" not in file.dims and "operator" not in file.attrs:
+    coarse = "operator" in file.attrs or any("operator" in v.attrs
+                                             for v in file.data_vars.values())
+    if "obs" not in file.dims and not coarse:
         raise UsageError(f"--obs {args.obs}: is not an observation file (it has neither a "
                          "dim 'obs' nor an attribute 'operator'); write one with "
                          "`sciffd data observe`")
