@@ -360,3 +360,15 @@ def test_bad_observation_files_are_refused(change, message, rng):
         ds = ds.drop_vars("x")
     with pytest.raises(ValueError, match=message):
         Observations.from_xarray(ds, grid, units="m")
+
+
+def test_coarse_grain_integer_shape_applies_to_every_axis():
+    from sciffd.inverse import CoarseGrain
+
+    g = torus(24)
+    u = np.random.default_rng(0).normal(size=(2, 1, 24, 24))
+    by_int = CoarseGrain(shape=6).apply(u, g)
+    by_tuple = CoarseGrain(shape=(6, 6)).apply(u, g)
+    np.testing.assert_array_equal(by_int, by_tuple)
+    blocks = u.reshape(2, 1, 6, 4, 6, 4).mean(axis=(3, 5)).reshape(2, -1)
+    np.testing.assert_allclose(by_int, blocks, rtol=1e-12)

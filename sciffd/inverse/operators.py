@@ -541,13 +541,16 @@ class CoarseGrain(_FourierDiagonal):
                 factor, (int, np.integer)) or factor < 1):
             raise ValueError(f"factor={factor!r} must be a positive integer")
         self.factor = None if factor is None else int(factor)
+        # an integer shape means that many points on every axis of the grid
+        self._per_axis = isinstance(shape, (int, np.integer)) and not isinstance(shape, bool)
         self.shape = None if shape is None else _check_shape(shape)
         self.method = method
 
     def obs_grid(self, grid: TorusGrid) -> TorusGrid:
         _check_grid(grid)
         if self.shape is not None:
-            shape = self.shape if len(self.shape) == grid.ndim else None
+            shape = self.shape * grid.ndim if self._per_axis else self.shape
+            shape = shape if len(shape) == grid.ndim else None
             if shape is None:
                 raise ValueError(f"shape={self.shape} does not have the {grid.ndim} axes of "
                                  f"{grid}")
