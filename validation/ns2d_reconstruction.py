@@ -419,10 +419,13 @@ def write_report(path: Path, results: dict) -> None:
                      f"{row['prior_bound']:.3g} |")
     lines += [
         "",
-        "Where the smallest eigenvalue is below -1, `I + A` is indefinite: conjugate "
-        "gradients are then not a valid solver and grow without bound with more "
-        "iterations; a few iterations act as a truncation, which is why moment matching "
-        f"runs here with `cg_iterations={s['cg_iterations']}`. DPS uses `A` only through "
+        "Where the smallest eigenvalue is below -1, `I + A` is indefinite and conjugate "
+        "gradients alone are not a valid solver. `MomentMatching` therefore stops the "
+        "iterations of a member at the first search direction `p` with "
+        "`<p, (I + A) p> < <p, p>` (negative curvature of the learned covariance) and "
+        "keeps its last iterate, a truncated solve that only lowers the quadratic model; "
+        f"otherwise it runs to its tolerance or `cg_iterations={s['cg_iterations']}`. "
+        "DPS uses `A` only through "
         "its line-search weight `1 / (1 + max(rho, 0))`, a full step where `rho <= 0`.",
         "",
     ]
