@@ -13,6 +13,7 @@ from pathlib import Path
 MODULES = [
     "sciffd", "sciffd.backend", "sciffd.grids", "sciffd.spectral", "sciffd.noise",
     "sciffd.fields", "sciffd.stats", "sciffd.sde", "sciffd.models", "sciffd.models.fno",
+    "sciffd.models.mean",
     "sciffd.training", "sciffd.sampling", "sciffd.inverse", "sciffd.domains.fluids",
     "sciffd.io", "sciffd.pipeline", "sciffd.validation",
 ]
