@@ -31,9 +31,8 @@ time discretisation and the solver tolerance. A learned denoiser's
 Jacobian is neither symmetric nor positive semi-definite everywhere, so
 ``I + A`` may not be positive definite; the solver then stops, member by
 member, at the first search direction ``p`` with ``<p, (I + A) p> <
-<p, p>`` and keeps its last iterate (see :func:`conjugate_gradient`): a
-truncated solve that only ever lowers the quadratic model, instead of
-iterations that grow without bound.
+<p, p>``, and returns the iterate of least residual met so far (see
+:func:`conjugate_gradient`), instead of iterations that grow without bound.
 
 **Diffusion posterior sampling** (``"dps"``; Chung et al. 2022,
 arXiv:2209.14687) replaces ``p(y | u_t)`` by ``p(y | u_0 = D(u_t))``,
@@ -125,9 +124,12 @@ def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
         exact ``A`` obeys (1 for ``I + A'`` with ``A'`` positive
         semi-definite). A system whose search direction falls below it is
         not the positive definite system it should be; its iterations stop
-        there and it keeps the last iterate (the truncation of Steihaug's
-        trust-region CG, which only ever decreases the quadratic model).
-        Without it, CG on an indefinite matrix may grow without bound.
+        there (the truncation of Steihaug's trust-region CG). With a floor
+        the solver also returns, per system, the iterate of least residual
+        ``||b - A x||`` met so far, never more than ``||b||`` (``x = 0``): an
+        operator that is not symmetric, as a learned Tweedie covariance is
+        not, makes CG's residual grow as easily as shrink. Without a floor,
+        CG on an indefinite or non-symmetric matrix may grow without bound.
 
     Returns
     -------
@@ -139,6 +141,7 @@ def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
     rs = (r * r).sum(-1)
     target = (tol * tol) * rs
     alive = rs > target
+    best, best_rs = x, rs
     for i in range(iterations):
         active = alive & (rs > target)
         if not bool(active.any()):
@@ -160,10 +163,14 @@ def conjugate_gradient(apply: Callable[[Any], Any], b: Any, iterations: int,
         x = x + alpha[:, None] * p
         r = r - alpha[:, None] * ap
         rs_new = (r * r).sum(-1)
+        if floor is not None:
+            better = rs_new < best_rs
+            best = best + better[:, None] * (x - best)
+            best_rs = best_rs + better * (rs_new - best_rs)
         beta = rs_new / (rs + (rs == 0))
         p = r + beta[:, None] * p
         rs = rs_new
-    return x
+    return x if floor is None else best
 
 
 def _scales(model: ScoreModel, t: Any, u: Any) -> Any:
