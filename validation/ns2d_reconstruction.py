@@ -422,9 +422,10 @@ def write_report(path: Path, results: dict) -> None:
         "Where the smallest eigenvalue is below -1, `I + A` is indefinite and conjugate "
         "gradients alone are not a valid solver. `MomentMatching` therefore stops the "
         "iterations of a member at the first search direction `p` with "
-        "`<p, (I + A) p> < <p, p>` (negative curvature of the learned covariance) and "
-        "keeps its last iterate, a truncated solve that only lowers the quadratic model; "
-        f"otherwise it runs to its tolerance or `cg_iterations={s['cg_iterations']}`. "
+        "`<p, (I + A) p> < <p, p>` (negative curvature of the learned covariance), "
+        "and returns the iterate of least residual it met, since `A` is not symmetric "
+        "either and plain CG's residual can grow; otherwise it runs to its tolerance or "
+        f"`cg_iterations={s['cg_iterations']}`. "
         "DPS uses `A` only through "
         "its line-search weight `1 / (1 + max(rho, 0))`, a full step where `rho <= 0`.",
         "",
@@ -482,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated conditional samplers (dps, mmps)")
     parser.add_argument("--sampler", default="heun", choices=("heun", "em"))
     parser.add_argument("--steps", type=int, default=24)
-    parser.add_argument("--cg-iterations", type=int, default=3,
+    parser.add_argument("--cg-iterations", type=int, default=32,
                         help="conjugate-gradient iterations per denoiser call (mmps)")
     parser.add_argument("--batch-size", type=int, default=None)
     args = parser.parse_args(argv)
