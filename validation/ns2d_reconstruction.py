@@ -427,7 +427,8 @@ def write_report(path: Path, results: dict) -> None:
         "either and plain CG's residual can grow; otherwise it runs to its tolerance or "
         f"`cg_iterations={s['cg_iterations']}`. "
         "DPS uses `A` only through "
-        "its line-search weight `1 / (1 + max(rho, 0))`, a full step where `rho <= 0`.",
+        "its line-search weight `1 / (1 + |rho|)`, which for an exact denoiser is "
+        "`1 / (1 + rho)` with `rho >= 0`; with this model `rho` is often negative.",
         "",
     ]
     sens = results["sensitivity"]

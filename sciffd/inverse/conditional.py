@@ -56,7 +56,12 @@ observations in the direction of the residual, so ``zeta`` is normalised
 by the number and the noise of the observations; it costs one more
 application of ``H`` and no extra vector-Jacobian product, tends to the
 plain ``zeta = 1`` as ``t -> 0`` (``Cov -> 0``), and is exact for one
-observation. ``weight=`` sets a constant ``zeta`` instead (Chung et al.
+observation. A learned denoiser's covariance need not be positive
+semi-definite, and ``rho`` can then be negative, even far below -1, where a
+full step (or the pole at ``rho = -1``) throws the member out of the data's
+range; the weight used is therefore ``1 / (1 + |rho|)``, the same for an
+exact denoiser (``rho >= 0``) and a step shortened by the size of the
+predictive covariance whatever its sign. ``weight=`` sets a constant ``zeta`` instead (Chung et al.
 use ``zeta' / ||y - H D||`` on unpreconditioned pixels).
 
 **Replacement** (``"replacement"``; Song et al. 2021, arXiv:2011.13456,
@@ -267,7 +272,7 @@ class DPS:
     ----------
     weight : float, optional
         A constant ``zeta``; default the line-search weight
-        ``1 / (1 + rho)`` per member (module notes).
+        ``1 / (1 + |rho|)`` per member (module notes).
     """
 
     weight: float | None = None
@@ -295,7 +300,7 @@ class DPS:
         if self.weight is None:
             ee = (e * e).sum(-1)
             rho = (e * noise.whiten(observations.operator.apply(delta, grid))).sum(-1)
-            rho = torch.clamp(rho / (ee + (ee == 0)), min=0.0)
+            rho = torch.abs(rho / (ee + (ee == 0)))
             zeta = 1.0 / (1.0 + rho)
         else:
             zeta = torch.full(e.shape[:1], float(self.weight), dtype=e.dtype, device=e.device)
