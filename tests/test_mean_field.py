@@ -269,3 +269,29 @@ def test_gaussian_skip_makes_an_untrained_denoiser_the_gaussian_model(shape):
     np.testing.assert_allclose(got, want, atol=1e-12 * np.abs(want).max())
     with pytest.raises(ValueError, match="skip"):
         FNODenoiser(net, VPProcess(), noise, skip="gaussian")
+
+
+def test_balanced_loss_weights_modes_by_the_shell_spectrum():
+    """``network_loss(balance=gamma)``: a network error on a single kept mode ``k`` costs
+    ``w_k |e_hat_k|^2`` with ``w_k`` proportional to ``(q_1 / q_k)^gamma``; the tail costs
+    nothing; ``gamma = 0`` is the grid-mean square."""
+    from sciffd.training.dsm import _balance_weights
+
+    table = np.array([0.0, 1.0, 1e-2, 1e-3, 1e-4, 1e-7, 1e-9, 1e-10])
+    net = FNO(1, width=4, layers=1, modes=6)
+    model = FNODenoiser(net, VPProcess(), Matern.unit_variance(3.0, 10.0, 2), lengths=(1.0, 1.0),
+                        tail_variance=table[None], skip="gaussian")
+    assert model.tail_start == 5
+    grid = torus(16)
+    w = _balance_weights(model, grid.shape, 0.5, "cpu").numpy()[0]
+    herm = grid.hermitian_weight
+    # shells 1..4 kept: the weight per unit power goes as q^-1/2, relative to shell 1
+    for (i, j), n in [((0, 2), 2), ((3, 0), 3), ((4, 0), 4)]:
+        assert _shells(grid)[i, j] == n
+        np.testing.assert_allclose((w[i, j] / herm[i, j]) / (w[0, 1] / herm[0, 1]),
+                                   (table[1] / table[n]) ** 0.5, rtol=1e-6)
+    assert np.all(w[_shells(grid) >= 5] == 0)
+    # the Gaussian anomalies keep their grid-mean norm
+    from sciffd.models.fno import _tail_eigenvalues
+    q = _tail_eigenvalues(table[None], grid)[0]
+    np.testing.assert_allclose((w * q).sum(), (herm * q * grid.nyquist_mask).sum(), rtol=1e-6)

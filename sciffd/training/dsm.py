@@ -162,7 +162,7 @@ def denoising_loss(denoised: Any, u0: Any, sigma: Any, data_std: Any,
     return (edm_weight(sigma, data_std, sigma_data) * per_channel).mean(-1)
 
 
-def network_loss(model: Any, batch: Batch) -> torch.Tensor:
+def network_loss(model: Any, batch: Batch, balance: float = 0.0) -> torch.Tensor:
     """The loss of :func:`denoising_loss` for an :class:`~sciffd.models.fno.FNODenoiser`,
     averaged over the batch, computed on the network's output.
 
@@ -171,13 +171,44 @@ def network_loss(model: Any, batch: Batch) -> torch.Tensor:
     ``lambda (D' - u_0')^2 = (F - (u_0' - S(x')) / c_out)^2`` since
     ``lambda c_out^2 = 1``: the same number without subtracting two nearly
     equal fields at small ``sigma``.
+
+    ``balance = gamma > 0`` (a model with a Gaussian tail) weights the
+    error of mode ``k`` by ``(q_1 / q_k)^gamma`` (``q`` the shell spectrum,
+    ``q_1`` its largest value) on the modes the network keeps, and by 0 on
+    the tail, whose output is replaced at sampling; the weights are scaled
+    so that the Gaussian anomalies of the data keep their grid-mean norm.
+    ``gamma = 0`` is the grid-mean L2 loss.
     """
     ndim = batch.u0.ndim - 2
     _, c_out, c_in, c_noise = model.coefficients(batch.sigma, ndim)
     x = model.standardize(batch.x)
     target = (model.standardize(batch.u0) - model.skip_term(x, batch.sigma)) / c_out
     out = model.network(c_in * x, c_noise)
-    return ((out - target) ** 2).mean()
+    if not balance:
+        return ((out - target) ** 2).mean()
+    weight = _balance_weights(model, tuple(x.shape[2:]), float(balance), x.device)
+    dims = tuple(range(-ndim, 0))
+    err = torch.fft.rfftn(out - target, dim=dims, norm="forward")
+    return (weight * (err.real**2 + err.imag**2)).sum(dim=dims).mean()
+
+
+def _balance_weights(model: Any, shape: tuple[int, ...], gamma: float,
+                     device: Any) -> torch.Tensor:
+    """Per-mode loss weights (C, *K) of :func:`network_loss`, Hermitian multiplicity included."""
+    from ..models.fno import _band_mask, _shells, _tail_eigenvalues
+
+    if model.tail_variance is None or model.lengths is None:
+        raise ValueError("a balanced loss needs a model with a shell spectrum (tail_variance)")
+    grid = TorusGrid(shape, model.lengths)
+    q = _tail_eigenvalues(model.tail_variance, grid)
+    keep = _band_mask(grid, model.network.modes) & (_shells(grid) < model.tail_start)
+    keep = keep & (q > 0).all(axis=0)
+    herm = grid.hermitian_weight * grid.nyquist_mask
+    peak = q.max(axis=tuple(range(1, q.ndim)), keepdims=True)
+    w = np.where(keep, (peak / np.where(keep, q, 1.0)) ** gamma, 0.0)
+    norm = (herm * q).sum(axis=tuple(range(1, q.ndim)), keepdims=True) / \
+        (herm * w * q).sum(axis=tuple(range(1, q.ndim)), keepdims=True)
+    return torch.as_tensor(herm * w * norm, dtype=torch.float32, device=device)
 
 
 def lr_at(step: int, steps: int, lr: float, warmup: int) -> float:

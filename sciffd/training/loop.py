@@ -194,6 +194,7 @@ def train(
     gaussian_tail: bool = True,
     mean_field: bool = True,
     skip: str = "gaussian",
+    balance: float = 0.0,
 ) -> Path:
     """Train an FNO denoiser by denoising score matching; returns the model directory.
 
@@ -270,6 +271,12 @@ def train(
         ``"gaussian"`` (default) starts the network from the Gaussian model
         with the data's mean and shell spectrum and trains only the
         departure from it; ``"edm"`` is the scalar ``c_skip`` of Karras et al.
+    balance : float
+        ``gamma >= 0`` of :func:`~sciffd.training.dsm.network_loss`: weight
+        the error of mode ``k`` by ``(q_1 / q_k)^gamma`` on the modes the
+        network keeps (0 on the tail). The default 0 is the grid-mean L2
+        loss; a positive value lets the weak shells of a steep spectrum be
+        learned (it needs ``gaussian_tail`` or the Gaussian skip).
 
     Returns
     -------
@@ -299,6 +306,10 @@ def train(
     checkpoint_every = _int_option(checkpoint_every, "checkpoint_every")
     seed = _int_option(seed, "seed", minimum=0)
     lr = _float_option(lr, "lr", positive=True)
+    balance = _float_option(balance, "balance")
+    if balance and not gaussian_tail:
+        raise ValueError(f"balance={balance!r} needs gaussian_tail=True (the weights come from "
+                         "the data's shell spectrum and leave out the tail)")
     weight_decay = _float_option(weight_decay, "weight_decay")
     if grad_clip is not None:
         grad_clip = _float_option(grad_clip, "grad_clip", positive=True)
@@ -372,7 +383,9 @@ def train(
                          "grad_clip": grad_clip, "seed": seed, "warmup": warmup,
                          "checkpoint_every": checkpoint_every, "p_mean": P_MEAN,
                          "p_std": P_STD, "sigma_ref": sigma_ref,
-                         "loss": "EDM-weighted grid-mean L2"},
+                         "loss": "EDM-weighted grid-mean L2" if not balance else
+                         f"EDM-weighted, modes weighted by (q_1 / q_k)^{balance:g}",
+                         **({"balance": balance} if balance else {})},
         }
         ema = EMA(network, ema_decay)
         opt = torch.optim.AdamW(network.parameters(), lr=lr, weight_decay=weight_decay)
@@ -395,7 +408,8 @@ def train(
         _run(model, ema, opt, samples, grid, out, metrics, start=start,
              end=steps if stop_after is None else min(steps, stop_after), steps=steps,
              batch_size=batch_size, lr=lr, warmup=warmup, grad_clip=grad_clip, seed=seed,
-             sigma_ref=sigma_ref, checkpoint_every=checkpoint_every, progress=progress)
+             sigma_ref=sigma_ref, checkpoint_every=checkpoint_every, progress=progress,
+             balance=balance)
     finally:
         torch.set_num_threads(threads)
     return out
@@ -404,7 +418,8 @@ def train(
 def _run(model: FNODenoiser, ema: EMA, opt: torch.optim.Optimizer, samples: torch.Tensor,
          grid: TorusGrid, out: Path, metrics: list[str], *, start: int, end: int, steps: int,
          batch_size: int, lr: float, warmup: int, grad_clip: float | None, seed: int,
-         sigma_ref: float, checkpoint_every: int, progress: bool) -> None:
+         sigma_ref: float, checkpoint_every: int, progress: bool,
+         balance: float = 0.0) -> None:
     """Steps ``start .. end - 1``, with checkpoints; ``step`` counts completed steps."""
     from tqdm.auto import tqdm
 
@@ -425,7 +440,7 @@ def _run(model: FNODenoiser, ema: EMA, opt: torch.optim.Optimizer, samples: torc
             batch = draw_batch(samples, grid, model.process, model.noise, step=step,
                                batch_size=batch_size, seed=seed, sigma_ref=sigma_ref)
             opt.zero_grad(set_to_none=True)
-            loss = network_loss(model, batch)
+            loss = network_loss(model, batch, balance)
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(
                 params, math.inf if grad_clip is None else grad_clip)
