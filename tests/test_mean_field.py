@@ -291,6 +291,9 @@ def test_balanced_loss_weights_modes_by_the_shell_spectrum():
         np.testing.assert_allclose((w[i, j] / herm[i, j]) / (w[0, 1] / herm[0, 1]),
                                    (table[1] / table[n]) ** 0.5, rtol=1e-6)
     assert np.all(w[_shells(grid) >= 5] == 0)
+    # the domain mean (variance 0) weighs as the weakest kept variance, 1e-4 of the peak
+    np.testing.assert_allclose((w[0, 0] / herm[0, 0]) / (w[0, 1] / herm[0, 1]), 1e4**0.5,
+                               rtol=1e-6)
     # the Gaussian anomalies keep their grid-mean norm
     from sciffd.models.fno import _tail_eigenvalues
     q = _tail_eigenvalues(table[None], grid)[0]

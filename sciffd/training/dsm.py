@@ -174,7 +174,9 @@ def network_loss(model: Any, batch: Batch, balance: float = 0.0) -> torch.Tensor
 
     ``balance = gamma > 0`` (a model with a Gaussian tail) weights the
     error of mode ``k`` by ``(q_1 / q_k)^gamma`` (``q`` the shell spectrum,
-    ``q_1`` its largest value) on the modes the network keeps, and by 0 on
+    ``q_1`` its largest value; ``q_k`` is taken at least ``1e-4 q_1``, the
+    tail's threshold, so the domain mean does not dominate) on the modes the
+    network keeps, and by 0 on
     the tail, whose output is replaced at sampling; the weights are scaled
     so that the Gaussian anomalies of the data keep their grid-mean norm.
     ``gamma = 0`` is the grid-mean L2 loss.
@@ -195,17 +197,19 @@ def network_loss(model: Any, batch: Batch, balance: float = 0.0) -> torch.Tensor
 def _balance_weights(model: Any, shape: tuple[int, ...], gamma: float,
                      device: Any) -> torch.Tensor:
     """Per-mode loss weights (C, *K) of :func:`network_loss`, Hermitian multiplicity included."""
-    from ..models.fno import _band_mask, _shells, _tail_eigenvalues
+    from ..models.fno import TAIL_DYNAMIC_RANGE, _band_mask, _shells, _tail_eigenvalues
 
     if model.tail_variance is None or model.lengths is None:
         raise ValueError("a balanced loss needs a model with a shell spectrum (tail_variance)")
     grid = TorusGrid(shape, model.lengths)
     q = _tail_eigenvalues(model.tail_variance, grid)
     keep = _band_mask(grid, model.network.modes) & (_shells(grid) < model.tail_start)
-    keep = keep & (q > 0).all(axis=0)
     herm = grid.hermitian_weight * grid.nyquist_mask
     peak = q.max(axis=tuple(range(1, q.ndim)), keepdims=True)
-    w = np.where(keep, (peak / np.where(keep, q, 1.0)) ** gamma, 0.0)
+    # the domain mean (shell 0) and other weak modes the network keeps count as the
+    # weakest shell the tail rule leaves to it, not by their own tiny variance
+    q_floor = np.maximum(q, TAIL_DYNAMIC_RANGE * peak)
+    w = np.where(keep, (peak / q_floor) ** gamma, 0.0)
     norm = (herm * q).sum(axis=tuple(range(1, q.ndim)), keepdims=True) / \
         (herm * w * q).sum(axis=tuple(range(1, q.ndim)), keepdims=True)
     return torch.as_tensor(herm * w * norm, dtype=torch.float32, device=device)
