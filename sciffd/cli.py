@@ -40,6 +40,7 @@ import argparse
 import datetime
 import logging
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,13 +118,19 @@ def _resolution(text: str) -> tuple[int, ...] | int:
 
 
 # -- checks on paths ----------------------------------------------------------
-def _output_file(path: str, option: str = "--out") -> Path:
+def _output_file(path: str, option: str = "--out", inputs: tuple = ()) -> Path:
+    """``path`` as an output file; refuses a missing folder and any of ``inputs``."""
     out = Path(path)
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: the folder {str(folder)!r} does not exist")
     if out.is_dir():
         raise UsageError(f"{option} {path}: is a directory; give a file name such as ens.nc")
+    for name, given in inputs:
+        if given is not None and Path(given).exists() and out.exists() \
+                and os.path.samefile(out, given):
+            raise UsageError(f"{option} {path}: is the same file as {name} {given}; writing "
+                             "it would destroy the input, choose another name")
     return out
 
 
@@ -165,9 +172,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out}: is a file; training writes a directory")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"--out {args.out}: the folder {str(parent)!r} does not exist")
 
     from .fields import check_dataarray
     from .io import read_netcdf
@@ -218,7 +222,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         raise UsageError("--method is the interpolation of --points; coarse observations "
                          "take --coarse-method block_mean|spectral")
     data_path = _input_file(args.data, "data file")
-    out = _output_file(args.out)
+    out = _output_file(args.out, inputs=(("the data file", args.data),))
 
     import numpy as np
 
@@ -331,7 +335,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
 
 
 def _cmd_condition(args: argparse.Namespace) -> int:
-    out = _output_file(args.out)
+    out = _output_file(args.out, inputs=(("--obs", args.obs),))
     obs_path = _input_file(args.obs, "--obs")
 
     from .inverse.observations import _ResolutionError

@@ -287,3 +287,25 @@ def test_help_describes_coarse_files(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "--coarsen F" in text and "--coarse-method {block_mean,spectral}" in text
     assert "not written" not in text and "coarse_shape" in text
+
+
+def test_out_that_is_an_input_is_refused_and_the_input_kept(workdir, tmp_path, capsys):
+    """``--out`` naming the data file (observe) or the observations (condition) would
+    destroy them: refused with exit 2, the file unchanged."""
+    import shutil
+
+    data = tmp_path / "data.nc"
+    shutil.copy(workdir / "data.nc", data)
+    before = data.read_bytes()
+    code = cli.main(["data", "observe", str(data), "--points", "5", "--noise", "0.1",
+                     "--out", str(data)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "same file" in err[0]
+    assert data.read_bytes() == before
+    obs = observe(workdir, "obs_alias.nc", "--points", "5", "--noise", "0.1")
+    before = obs.read_bytes()
+    code = cli.main(["condition", "--model", str(workdir / "tiny"), "--obs", str(obs),
+                     "--members", "2", "--steps", "2", "--out", str(obs)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "same file" in err[0]
+    assert obs.read_bytes() == before

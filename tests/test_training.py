@@ -363,3 +363,19 @@ def test_training_leaves_torch_thread_count_alone(tmp_path):
     before = torch.get_num_threads()
     _tiny_run(tmp_path / "run", data, g, steps=1)
     assert torch.get_num_threads() == before
+
+
+def test_model_files_get_ordinary_permissions(tmp_path):
+    """Checkpoint files are written through a private temporary file; the result has the
+    permissions of an ordinary new file (``0o666 & ~umask``), so others can load it."""
+    import os
+
+    from sciffd.training import checkpoint as ckpt
+
+    umask = os.umask(0o022)
+    try:
+        ckpt.write_json(tmp_path / "config.json", {"a": 1})
+        mode = (tmp_path / "config.json").stat().st_mode & 0o777
+    finally:
+        os.umask(umask)
+    assert mode == 0o644
