@@ -443,9 +443,10 @@ def write_report(path: Path, results: dict) -> None:
         f"rms for the median member and {sens['member_change_max']:.1e} for the largest, "
         f"and {sens['members_moved']} of {sens['members']} members moved by more than "
         "1%. A sampler that depends smoothly on the data moves every member by an amount "
-        "of the order of that change, as the median member does; the members that move "
-        "by more show how the truncated solves of an indefinite system can amplify a "
-        "small perturbation.",
+        "of the order of that change"
+        + (": every member did here." if sens["members_moved"] == 0 else
+           ", as the median member does; the members that move by more show how the "
+           "truncated solves of an indefinite system can amplify a small perturbation."),
         "",
     ]
     t = results["timing"]
