@@ -155,6 +155,7 @@ class FieldModel:
         self.name = name
         self.config = dict(config) if config is not None else {}
         self.path = None if path is None else Path(path)
+        self._weights_sha256: str | None = None
 
     @classmethod
     def from_score_model(cls, model: ScoreModel, *, variable: Mapping[str, Any],
@@ -224,6 +225,24 @@ class FieldModel:
             f"steps={steps!r} cannot be applied to the sampler {sampler!r}; give the "
             "steps to the sampler itself"
         )
+
+    def provenance(self) -> dict:
+        """``model_path`` and ``model_weights_sha256`` of a model loaded from a directory."""
+        if self.path is None:
+            return {}
+        out = {"model_path": str(self.path)}
+        weights = self.path / "weights.safetensors"
+        if weights.is_file():
+            if self._weights_sha256 is None:
+                import hashlib
+
+                digest = hashlib.sha256()
+                with open(weights, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        digest.update(block)
+                self._weights_sha256 = digest.hexdigest()
+            out["model_weights_sha256"] = self._weights_sha256
+        return out
 
     def sample(
         self,
@@ -295,6 +314,7 @@ class FieldModel:
             "source": f"sciffd {__version__}",
             "history": f"{now}: sampled with sciffd {__version__}",
             "model": self.name,
+            **self.provenance(),
             "sampler": type(integrator).__name__,
             "sampler_config": repr(integrator),
             "steps": np.int32(n_steps),
@@ -465,6 +485,7 @@ class FieldModel:
             "source": f"sciffd {__version__}",
             "history": f"{now}: conditioned with sciffd {__version__}",
             "model": self.name,
+            **self.provenance(),
             "method": _METHOD_NAMES.get(type(guidance).__name__, type(guidance).__name__),
             "method_options": json.dumps(dataclasses.asdict(guidance)),
             "n_obs": np.int32(obs.n_obs),

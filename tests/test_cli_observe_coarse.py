@@ -309,3 +309,17 @@ def test_out_that_is_an_input_is_refused_and_the_input_kept(workdir, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "same file" in err[0]
     assert obs.read_bytes() == before
+
+
+def test_outputs_record_the_model_path_and_weights_hash(workdir):
+    """A posterior file names the model directory and the sha256 of its weights."""
+    import hashlib
+
+    obs = observe(workdir, "obs_prov.nc", "--points", "5", "--noise", "0.1")
+    out = workdir / "post_prov.nc"
+    assert cli.main(["condition", "--model", str(workdir / "tiny"), "--obs", str(obs),
+                     "--members", "2", "--steps", "2", "--quiet", "--out", str(out)]) == 0
+    attrs = read_netcdf(out).attrs
+    weights = (workdir / "tiny" / "weights.safetensors").read_bytes()
+    assert attrs["model_weights_sha256"] == hashlib.sha256(weights).hexdigest()
+    assert Path(attrs["model_path"]) == (workdir / "tiny")
