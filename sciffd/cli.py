@@ -453,7 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output netCDF file")
     gen.set_defaults(run=_cmd_data_generate)
     obs = data_commands.add_parser(
-        "observe", help="noisy point or coarse-grid observations of one field",
+        "observe", parents=[quiet], help="noisy point or coarse-grid observations of one field",
         description="Observe one field of a data file and add Gaussian noise; write an "
         "observation file for `sciffd condition`. With --points P: P uniformly random points "
         "in the domain (seeded), the field interpolated there. With --coarsen F: the field "

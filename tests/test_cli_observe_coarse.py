@@ -323,3 +323,8 @@ def test_outputs_record_the_model_path_and_weights_hash(workdir):
     weights = (workdir / "tiny" / "weights.safetensors").read_bytes()
     assert attrs["model_weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert Path(attrs["model_path"]) == (workdir / "tiny")
+
+
+def test_observe_takes_quiet_like_every_command(workdir):
+    assert observe(workdir, "obs_quiet.nc", "--coarsen", "4", "--noise", "0.1",
+                   "--quiet").is_file()
