@@ -46,6 +46,17 @@ def _encoding(ds: Any, compress: bool, float32: bool) -> dict:
     return encoding
 
 
+def ordinary_permissions(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions of an ordinary new file, ``0o666 & ~umask``.
+
+    ``tempfile.mkstemp``, through which every output is written atomically,
+    creates files readable by their owner only.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def write_netcdf(ds: Any, path: str | os.PathLike, *, compress: bool = True,
                  float32: bool = True) -> Path:
     """Write a dataset to netCDF-4, atomically.
@@ -100,11 +111,7 @@ def write_netcdf(ds: Any, path: str | os.PathLike, *, compress: bool = True,
     try:
         ds.to_netcdf(tmp, engine="netcdf4", format="NETCDF4",
                      encoding=_encoding(ds, compress, float32))
-        # mkstemp creates the file readable by its owner only; give it the
-        # permissions an ordinary new file would have
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        ordinary_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -45,11 +45,9 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """A data file ``data.nc`` (3 members x 2 times) and a tiny trained model ``tiny/``."""
+def make_workdir(root: Path) -> Path:
+    """Write a data file ``data.nc`` (3 members x 2 times) and a tiny trained model ``tiny/``."""
     training = pytest.importorskip("sciffd.training")
-    root = tmp_path_factory.mktemp("cond")
     u = Matern(3.0, 5.0, 5.0**3).sample(GRID, members=6, seed=1, dtype=np.float64)[:, 0]
     data = to_dataset(u.reshape((3, 2) + GRID.shape), GRID, "vorticity", ATTRS,
                       ("member", "time"), coords={"time": ("time", [0.0, 1.5],
@@ -59,6 +57,12 @@ def workdir(tmp_path_factory) -> Path:
                    model_options={"width": 4, "layers": 1, "modes": 4,
                                   "time_features": 4, "time_width": 8})
     return root
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A data file ``data.nc`` (3 members x 2 times) and a tiny trained model ``tiny/``."""
+    return make_workdir(tmp_path_factory.mktemp("cond"))
 
 
 def test_observe_then_condition_round_trip(workdir):

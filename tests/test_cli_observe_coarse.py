@@ -26,31 +26,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-from test_cli_condition import ATTRS, GRID
+from test_cli_condition import ATTRS, GRID, make_workdir
 
 from sciffd import cli
 from sciffd.fields import to_dataset
 from sciffd.grids import torus
 from sciffd.inverse import CoarseGrain, ObservationNoise, Observations
 from sciffd.io import read_netcdf, write_netcdf
-from sciffd.noise import Matern
 from sciffd.spectral import resample
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
     """A data file ``data.nc`` (3 members x 2 times) and a tiny trained model ``tiny/``."""
-    training = pytest.importorskip("sciffd.training")
-    root = tmp_path_factory.mktemp("coarse")
-    u = Matern(3.0, 5.0, 5.0**3).sample(GRID, members=6, seed=1, dtype=np.float64)[:, 0]
-    data = to_dataset(u.reshape((3, 2) + GRID.shape), GRID, "vorticity", ATTRS,
-                      ("member", "time"), coords={"time": ("time", [0.0, 1.5],
-                                                           {"units": "s", "long_name": "time"})})
-    write_netcdf(data, root / "data.nc")
-    training.train(data, root / "tiny", steps=3, batch_size=2, progress=False,
-                   model_options={"width": 4, "layers": 1, "modes": 4,
-                                  "time_features": 4, "time_width": 8})
-    return root
+    return make_workdir(tmp_path_factory.mktemp("coarse"))
 
 
 def observed_field(workdir: Path, member: int, time: int) -> np.ndarray:

@@ -230,6 +230,26 @@ def _check_values(values: Any, name: str = "values") -> np.ndarray:
     return y
 
 
+def _noise_attribute(ds: Any, da: Any, where: str) -> Any:
+    """The ``noise_std`` attribute of the variable or the dataset, or a clear error."""
+    if "noise_std" in da.attrs or "noise_std" in ds.attrs:
+        return da.attrs.get("noise_std", ds.attrs.get("noise_std"))
+    raise ValueError(
+        "the dataset gives no noise level: set the attribute noise_std (a standard "
+        f"deviation in the units of the values) or a variable noise_std {where}"
+    )
+
+
+def _file_attrs(da: Any, variable: str, units: str | None) -> dict:
+    """The metadata an observation file gives :class:`Observations`."""
+    attrs = {"units": da.attrs.get("units", "1"),
+             "long_name": da.attrs.get("long_name", f"observed {variable}"),
+             "name": variable}
+    if units is not None:
+        attrs["coordinate_units"] = units
+    return attrs
+
+
 class Observations:
     """Observed values ``y`` of ``H u + eta``.
 
@@ -413,20 +433,11 @@ class Observations:
 
         if "noise_std" in ds.variables:
             std = np.asarray(ds["noise_std"].values, dtype=np.float64)
-        elif "noise_std" in da.attrs or "noise_std" in ds.attrs:
-            std = da.attrs.get("noise_std", ds.attrs.get("noise_std"))
         else:
-            raise ValueError(
-                "the dataset gives no noise level: set the attribute noise_std (a standard "
-                "deviation in the units of the values) or a variable noise_std along 'obs'"
-            )
+            std = _noise_attribute(ds, da, "along 'obs'")
         noise = ObservationNoise(std=std)
-        attrs = {"units": da.attrs.get("units", "1"),
-                 "long_name": da.attrs.get("long_name", f"observed {variable}"),
-                 "name": variable}
-        if units is not None:
-            attrs["coordinate_units"] = units
-        return cls(PointObservation(points, method), values, noise, attrs)
+        return cls(PointObservation(points, method), values, noise,
+                   _file_attrs(da, variable, units))
 
     @classmethod
     def _coarse_from_xarray(cls, ds: Any, grid: TorusGrid, variable: str,
@@ -539,22 +550,12 @@ class Observations:
                     f"variable 'noise_std' has dims {s.dims}; expected {dims}, one standard "
                     "deviation per coarse value"
                 )
-        elif "noise_std" in da.attrs or "noise_std" in ds.attrs:
-            std = da.attrs.get("noise_std", ds.attrs.get("noise_std"))
         else:
-            raise ValueError(
-                "the dataset gives no noise level: set the attribute noise_std (a standard "
-                f"deviation in the units of the values) or a variable noise_std on {dims}"
-            )
+            std = _noise_attribute(ds, da, f"on {dims}")
         noise = ObservationNoise(std=std)
-        attrs = {"units": da.attrs.get("units", "1"),
-                 "long_name": da.attrs.get("long_name", f"observed {variable}"),
-                 "name": variable}
-        if units is not None:
-            attrs["coordinate_units"] = units
-        elif len(file_units) == 1:
-            attrs["coordinate_units"] = file_units.pop()
-        return cls(operator, values, noise, attrs)
+        if units is None and len(file_units) == 1:
+            units = file_units.pop()
+        return cls(operator, values, noise, _file_attrs(da, variable, units))
 
     def to_xarray(self, grid: TorusGrid | None = None) -> Any:
         """The observations as an ``xarray.Dataset``, the form of an observation file.

@@ -576,7 +576,7 @@ class FNODenoiser(ScoreModel):
             raise TypeError(f"tail={tail!r} must be True or False")
         self.skip = skip
         self.tail = tail and self.tail_variance is not None
-        self._gain_cache: dict = {}
+        self._table_cache: dict = {}
         self.backend = "torch"
 
     @property
@@ -628,6 +628,28 @@ class FNODenoiser(ScoreModel):
         m, s = self._stats(u)
         return (u - m) / s
 
+    def _tables(self, grid: TorusGrid, device: torch.device) -> dict:
+        """Per-grid constants of the Gaussian skip and tail, built once per grid.
+
+        ``q`` (the shell spectrum per mode, C x K), ``c`` (noise eigenvalues),
+        ``band`` (the modes the network keeps) and ``mu_hat`` (the mean
+        field's half spectrum, or None).
+        """
+        key = (grid.shape, grid.lengths, device)
+        if self._table_cache.get("key") != key:
+            self._table_cache = {
+                "key": key,
+                "q": torch.as_tensor(_tail_eigenvalues(self.tail_variance, grid),
+                                     device=device),
+                "c": torch.as_tensor(self.noise.eigenvalues(grid), dtype=torch.float64,
+                                     device=device),
+                "band": torch.as_tensor(_band_mask(grid, self.network.modes)
+                                        & (_shells(grid) < self.tail_start), device=device),
+                "mu_hat": None if self.mean_field is None else
+                torch.as_tensor(self.mean_field.spectrum(grid), device=device),
+            }
+        return self._table_cache
+
     def skip_term(self, xs: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The skip connection for standardised ``xs`` at physical noise levels ``sigma`` (B,).
 
@@ -640,15 +662,8 @@ class FNODenoiser(ScoreModel):
         if self.skip == "edm":
             return self.coefficients(sigma, d)[0] * xs
         shape = tuple(xs.shape[2:])
-        key = (shape, xs.device)
-        cached = self._gain_cache.get(key)
-        if cached is None:
-            grid = TorusGrid(shape, self.lengths)
-            q = torch.as_tensor(_tail_eigenvalues(self.tail_variance, grid), device=xs.device)
-            c = torch.as_tensor(self.noise.eigenvalues(grid), device=xs.device)
-            cached = (q, c)
-            self._gain_cache = {key: cached}
-        q, c = cached
+        tables = self._tables(TorusGrid(shape, self.lengths), xs.device)
+        q, c = tables["q"], tables["c"]
         sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
         den = q + sig2 * c
         gain = torch.where(den > 0, q / torch.where(den > 0, den, 1.0), 0.0)
@@ -726,12 +741,8 @@ class FNODenoiser(ScoreModel):
         """Replace the modes outside the network's band by the Gaussian-tail denoiser."""
         d = grid.ndim
         dims = tuple(range(-d, 0))
-        band = _band_mask(grid, self.network.modes) & (_shells(grid) < self.tail_start)
-        band = torch.as_tensor(band, device=u.device)
-        q = _tail_eigenvalues(self.tail_variance, grid)
-        c = self.noise.eigenvalues(grid)
-        q_t = torch.as_tensor(q, device=u.device, dtype=torch.float64)
-        c_t = torch.as_tensor(c, device=u.device, dtype=torch.float64)
+        tables = self._tables(grid, u.device)
+        band, q_t, c_t = tables["band"], tables["q"], tables["c"]
         a = self.process.a(tt).reshape((-1,) + (1,) * (d + 1))
         s = self.process.s(tt).reshape((-1,) + (1,) * (d + 1))
         den = a**2 * q_t + s**2 * c_t
@@ -743,8 +754,7 @@ class FNODenoiser(ScoreModel):
             tail = gain * u_hat
         else:
             # Gaussian data N(mu, q): D_hat = mu_hat + gain (u_hat - a mu_hat)
-            mu = torch.as_tensor(self.mean_field.spectrum(grid), device=u.device)
-            mu = mu.to(u_hat.dtype)[None]
+            mu = tables["mu_hat"].to(u_hat.dtype)[None]
             tail = mu + gain * (u_hat - a.to(u_hat.real.dtype) * mu)
         mixed = torch.where(band, d_hat, tail)
         return torch.fft.irfftn(mixed, s=grid.shape, dim=dims, norm="forward")

@@ -34,6 +34,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
+from ..io import ordinary_permissions
 from ..models.fno import FNO, FNODenoiser
 from ..models.mean import MeanField
 from ..noise import measure_from_config
@@ -72,10 +73,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        # mkstemp makes the file private; give it an ordinary new file's permissions
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        ordinary_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -29,6 +29,7 @@ import numpy as np
 from ... import __version__
 from ...fields import to_dataset
 from ...grids import torus
+from ...io import ordinary_permissions
 from ...spectral import resample
 from .recipes import NS2DRecipe
 
@@ -250,9 +251,7 @@ def write_ns2d(path: str | os.PathLike, members: int | Sequence[int], resolution
                 nc["member"][count:count + n] = ds["member"].values
                 nc["vorticity"][count:count + n] = ds["vorticity"].values
             count += n
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        ordinary_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
