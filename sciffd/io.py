@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from ._files import ordinary_permissions
+
 __all__ = ["read_netcdf", "write_netcdf"]
 
 logger = logging.getLogger(__name__)
@@ -44,17 +46,6 @@ def _encoding(ds: Any, compress: bool, float32: bool) -> dict:
             enc["_FillValue"] = None
         encoding[name] = enc
     return encoding
-
-
-def ordinary_permissions(path: str | os.PathLike) -> None:
-    """Give ``path`` the permissions of an ordinary new file, ``0o666 & ~umask``.
-
-    ``tempfile.mkstemp``, through which every output is written atomically,
-    creates files readable by their owner only.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 def write_netcdf(ds: Any, path: str | os.PathLike, *, compress: bool = True,

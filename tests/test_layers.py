@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sciffd"
 
 #: layer of each module or subpackage, from the design
 LAYERS = {
-    "backend": 1, "_nested": 1, "grids": 2, "spectral": 2, "noise": 3, "fields": 3,
+    "backend": 1, "_nested": 1, "_files": 1, "grids": 2, "spectral": 2, "noise": 3, "fields": 3,
     "stats": 3, "sde": 4, "models": 4, "training": 5, "sampling": 5, "inverse": 6,
     "domains": 7, "io": 7, "pipeline": 7, "validation": 7, "cli": 8, "__main__": 8,
 }

@@ -34,7 +34,7 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
-from ..io import ordinary_permissions
+from .._files import ordinary_permissions
 from ..models.fno import FNO, FNODenoiser
 from ..models.mean import MeanField
 from ..noise import measure_from_config

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from ... import __version__
+from ..._files import ordinary_permissions
 from ...fields import to_dataset
 from ...grids import torus
-from ...io import ordinary_permissions
 from ...spectral import resample
 from .recipes import NS2DRecipe
 
