@@ -96,8 +96,16 @@ def test_file_layout(case, method, tmp_path):
     assert da.attrs["units"] == "s-1" and da.attrs["long_name"] == "observed vorticity"
     if method == "block_mean":
         assert da.attrs["cell_methods"] == " ".join(f"{d}:" for d in grid.dims) + " mean"
+        # CF cell bounds: the block of coarse node j spans the fine nodes j F .. j F + F - 1
+        for axis, d in enumerate(grid.dims):
+            assert ds[d].attrs["bounds"] == f"{d}_bounds"
+            h = grid.lengths[axis] / grid.shape[axis]
+            j = np.arange(shape[axis])
+            np.testing.assert_allclose(ds[f"{d}_bounds"].values,
+                                       np.stack([j * factor * h, (j + 1) * factor * h], 1),
+                                       rtol=1e-14)
     else:
-        assert "cell_methods" not in da.attrs
+        assert "cell_methods" not in da.attrs and f"{grid.dims[0]}_bounds" not in ds
     # the file holds the coarse field itself, flattened in C order by the operator
     np.testing.assert_array_equal(da.values.reshape(-1), obs.values)
 
@@ -132,7 +140,7 @@ def test_round_trip_reproduces_the_clean_values(case, method, tmp_path):
 def test_the_file_order_of_dims_does_not_matter(tmp_path):
     grid, factor = CASES["2d"]
     u, clean, obs, ds = coarse_file(grid, factor, "block_mean", tmp_path)
-    back = Observations.from_xarray(ds.transpose("x", "y"), grid)
+    back = Observations.from_xarray(ds.transpose("x", "y", ...), grid)
     np.testing.assert_array_equal(back.values, obs.values)
     np.testing.assert_allclose(back.operator.apply(u, grid)[0], clean.reshape(-1), atol=1e-14)
 

@@ -609,7 +609,8 @@ class Observations:
         data = {name: ("obs", self.values, {
             "units": self.attrs.get("units", "1"),
             "long_name": self.attrs.get("long_name", "observed values")})}
-        attrs = {"interpolation": method}
+        # a CF discrete sampling geometry: scattered points along the dimension obs
+        attrs = {"interpolation": method, "featureType": "point"}
         if self.noise.covariance is not None:
             raise NotImplementedError("an observation file stores noise_std, not a covariance")
         if self.noise.is_scalar:
@@ -651,17 +652,25 @@ class Observations:
         units = self.attrs.get("units", "1")
         var_attrs = {"units": units,
                      "long_name": self.attrs.get("long_name", "observed values")}
+        bounds = {}
         if op.method == "block_mean":
             var_attrs["cell_methods"] = " ".join(f"{d}:" for d in dims) + " mean"
             var_attrs["comment"] = (
                 "mean of the nodes of the observed grid in each block that starts at the "
                 "coarse node (sciffd.inverse.CoarseGrain, method block_mean)")
+            # CF cell bounds: block j covers [j L / Nc, (j + 1) L / Nc)
+            for i, d in enumerate(dims):
+                start = coarse.coords(i)
+                coords[d][2]["bounds"] = f"{d}_bounds"
+                bounds[f"{d}_bounds"] = ((d, "nv"), np.stack(
+                    [start, start + coarse.lengths[i] / coarse.shape[i]], axis=1),
+                    {"units": c_units})
         else:
             var_attrs["comment"] = (
                 "the observed field truncated to the Fourier modes |m_i| < Nc_i / 2 and "
                 "sampled on the coarse nodes (sciffd.inverse.CoarseGrain, method spectral)")
         name = self.attrs.get("name", "values")
-        data = {name: (dims, self.values.reshape(coarse.shape), var_attrs)}
+        data = {name: (dims, self.values.reshape(coarse.shape), var_attrs), **bounds}
         attrs: dict[str, Any] = {"operator": op.method,
                                  "coarse_shape": np.asarray(coarse.shape, dtype=np.int32)}
         if self.noise.is_scalar:
