@@ -31,6 +31,7 @@ from sciffd.training import train
 STEPS = 4000
 BATCH_SIZE = 16
 SEED = 0
+OUTPUT = "scalar"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,13 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out")
     parser.add_argument("--steps", type=int, default=STEPS)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--output", choices=("scalar", "spectral"), default=OUTPUT,
+                        help="the denoiser's output scaling (default: %(default)s)")
     args = parser.parse_args(argv)
 
     ds = io.read_netcdf(args.data)
     fields, grid = from_dataarray(ds["vorticity"])
     noise = fit_matern(fields.reshape((-1,) + grid.shape), grid)
     train(ds, args.out, variable="vorticity", steps=args.steps, batch_size=BATCH_SIZE,
-          seed=SEED, noise=noise, resume=args.resume, progress=False)
+          seed=SEED, noise=noise, resume=args.resume, progress=False, output=args.output)
     return 0
 
 

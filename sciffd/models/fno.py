@@ -486,6 +486,17 @@ class FNODenoiser(ScoreModel):
         departure from it; ``c_out`` and ``c_in`` stay those of EDM.
     tail : bool
         Apply the Gaussian tail when ``tail_variance`` is given (default).
+    output : {"scalar", "spectral"}
+        How the network's output enters (:meth:`output_term`): ``"scalar"``
+        is EDM's ``c_out F``; ``"spectral"`` scales each mode by the
+        posterior standard deviation of the Gaussian with the data's shell
+        spectrum, so that the network's target is white on its band at every
+        noise level. With a steep spectrum the scalar ``c_out`` gives a weak
+        shell the same output scale as the strongest one, and whatever the
+        network leaves there (its nonlinearities spread the strong shells'
+        content over the band) is large against that shell's posterior
+        spread; the spectral scaling makes such a residual as small there,
+        relative to the shell, as anywhere else.
 
     Examples
     --------
@@ -511,6 +522,7 @@ class FNODenoiser(ScoreModel):
         mean_field: MeanField | None = None,
         skip: str = "edm",
         tail: bool = True,
+        output: str = "scalar",
     ) -> None:
         if not isinstance(network, FNO):
             raise TypeError(
@@ -574,9 +586,17 @@ class FNODenoiser(ScoreModel):
                              "and lengths (the domain)")
         if not isinstance(tail, bool):
             raise TypeError(f"tail={tail!r} must be True or False")
+        if output not in OUTPUTS:
+            raise ValueError(f"output={output!r} is not supported; expected one of {OUTPUTS}")
+        if output == "spectral" and (self.tail_variance is None or self.lengths is None):
+            raise ValueError("output='spectral' needs tail_variance (the data's shell "
+                             "spectrum) and lengths (the domain)")
         self.skip = skip
+        self.output = output
         self.tail = tail and self.tail_variance is not None
         self._table_cache: dict = {}
+        self._band_modes = None if self.tail_variance is None or self.lengths is None \
+            else _band_count(self.lengths, network.modes, self.tail_start)
         self.backend = "torch"
 
     @property
@@ -672,12 +692,40 @@ class FNODenoiser(ScoreModel):
         return torch.fft.irfftn(gain.to(xs_hat.real.dtype) * xs_hat, s=shape, dim=dims,
                                 norm="forward")
 
+    def output_term(self, out: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """The network's share ``O(F)`` of ``D' = S(x') + O(F)`` at noise levels ``sigma`` (B,).
+
+        ``"scalar"``: ``c_out F``. ``"spectral"``: mode by mode,
+        ``sqrt(n_band v) / std F_hat`` with ``v = q sigma^2 c / (q + sigma^2 c)``
+        the posterior variance of the Gaussian with the data's shell
+        spectrum ``q`` (``c`` the noise eigenvalue) and ``n_band`` the
+        number of modes the network keeps: the network's target is then
+        white on its band, with unit pointwise variance, at every noise level.
+        """
+        d = out.ndim - 2
+        if self.output == "scalar":
+            return self.coefficients(sigma, d)[1] * out
+        shape = tuple(out.shape[2:])
+        tables = self._tables(TorusGrid(shape, self.lengths), out.device)
+        q, c = tables["q"], tables["c"]
+        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
+        den = q + sig2 * c
+        v = torch.where(den > 0, q * sig2 * c / torch.where(den > 0, den, 1.0), 0.0)
+        std = torch.tensor(self.data_std, dtype=torch.float64,
+                           device=out.device).reshape((1, -1) + (1,) * d)
+        scale = torch.sqrt(self._band_modes * v) / std
+        dims = tuple(range(-d, 0))
+        out_hat = torch.fft.rfftn(out, dim=dims, norm="forward")
+        return torch.fft.irfftn(scale.to(out_hat.real.dtype) * out_hat, s=shape, dim=dims,
+                                norm="forward")
+
     def denoise_rescaled(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``D`` for ``x = u_t / a(t)`` (physical units) at noise levels ``sigma`` (B,)."""
         d = x.ndim - 2
-        _, c_out, c_in, c_noise = self.coefficients(sigma, d)
+        _, _, c_in, c_noise = self.coefficients(sigma, d)
         xs = self.standardize(x)
-        ds = self.skip_term(xs, sigma) + c_out * self.network(c_in * xs, c_noise)
+        ds = self.skip_term(xs, sigma) + self.output_term(self.network(c_in * xs, c_noise),
+                                                          sigma)
         m, s = self._stats(x)
         return m + s * ds
 
@@ -770,12 +818,15 @@ class FNODenoiser(ScoreModel):
                 "tail_variance": None if self.tail_variance is None
                 else self.tail_variance.tolist(),
                 "mean_field": None if self.mean_field is None else self.mean_field.to_config(),
-                "skip": self.skip, "tail": self.tail,
+                "skip": self.skip, "tail": self.tail, "output": self.output,
                 **self.process.to_config()}
 
 
 #: the skip connections of :class:`FNODenoiser`
 SKIPS = ("edm", "gaussian")
+
+#: the output scalings of :class:`FNODenoiser`
+OUTPUTS = ("scalar", "spectral")
 
 #: shells whose per-mode variance is below this fraction of the largest go to the tail
 TAIL_DYNAMIC_RANGE = 1e-4
@@ -790,6 +841,14 @@ def _band_mask(grid: TorusGrid, modes: Sequence[int]) -> np.ndarray:
         shape[i] = m.size
         mask &= (m < k).reshape(shape)
     return mask & grid.nyquist_mask
+
+
+def _band_count(lengths: Sequence[float], modes: Sequence[int], tail_start: int) -> float:
+    """Number of Fourier modes (both halves) the network keeps below the tail, on any
+    grid that resolves them."""
+    grid = TorusGrid(tuple(2 * int(k) + 2 for k in modes), tuple(lengths))
+    keep = _band_mask(grid, modes) & (_shells(grid) < tail_start)
+    return float((grid.hermitian_weight * keep).sum())
 
 
 def _shells(grid: TorusGrid) -> np.ndarray:

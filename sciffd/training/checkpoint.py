@@ -148,6 +148,7 @@ def model_from_config(config: dict) -> FNODenoiser:
             else MeanField.from_config(data["mean_field"]),
             skip=config.get("denoiser", {}).get("skip", "edm"),
             tail=config.get("denoiser", {}).get("tail", True),
+            output=config.get("denoiser", {}).get("output", "scalar"),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"the model configuration cannot be used: {err!r}") from err

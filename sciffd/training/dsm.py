@@ -184,8 +184,18 @@ def network_loss(model: Any, batch: Batch, balance: float = 0.0) -> torch.Tensor
     ndim = batch.u0.ndim - 2
     _, c_out, c_in, c_noise = model.coefficients(batch.sigma, ndim)
     x = model.standardize(batch.x)
-    target = (model.standardize(batch.u0) - model.skip_term(x, batch.sigma)) / c_out
+    residual = model.standardize(batch.u0) - model.skip_term(x, batch.sigma)
     out = model.network(c_in * x, c_noise)
+    if getattr(model, "output", "scalar") == "spectral":
+        if balance:
+            raise ValueError("balance is defined for output='scalar' only")
+        # lambda (O(F) - residual)^2: the residual is the small posterior error of
+        # the Gaussian skip, not a difference of nearly equal fields
+        std = torch.as_tensor(model.data_std, dtype=x.dtype, device=x.device)
+        lam = edm_weight(batch.sigma, std, model.sigma_data)
+        err = model.output_term(out, batch.sigma) - residual
+        return (lam.reshape(lam.shape + (1,) * ndim) * err**2).mean()
+    target = residual / c_out
     if not balance:
         return ((out - target) ** 2).mean()
     weight = _balance_weights(model, tuple(x.shape[2:]), float(balance), x.device)

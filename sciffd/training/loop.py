@@ -195,6 +195,7 @@ def train(
     mean_field: bool = True,
     skip: str = "gaussian",
     balance: float = 0.0,
+    output: str = "scalar",
 ) -> Path:
     """Train an FNO denoiser by denoising score matching; returns the model directory.
 
@@ -277,6 +278,11 @@ def train(
         network keeps (0 on the tail). The default 0 is the grid-mean L2
         loss; a positive value lets the weak shells of a steep spectrum be
         learned (it needs ``gaussian_tail`` or the Gaussian skip).
+    output : {"scalar", "spectral"}
+        How the network's output is scaled (:class:`~sciffd.models.fno.FNODenoiser`):
+        EDM's scalar ``c_out`` or, mode by mode, the posterior standard
+        deviation of the Gaussian with the data's shell spectrum (needs the
+        shell spectrum, as ``skip="gaussian"`` does; not with ``balance``).
 
     Returns
     -------
@@ -356,14 +362,19 @@ def train(
             network, sigma_data = _network(model_options, channels, grid.ndim)
         if skip not in ("gaussian", "edm"):
             raise ValueError(f"skip={skip!r} is not supported; expected 'gaussian' or 'edm'")
+        if output not in ("scalar", "spectral"):
+            raise ValueError(f"output={output!r} is not supported; expected 'scalar' or "
+                             "'spectral'")
+        if output == "spectral" and balance:
+            raise ValueError(f"balance={balance!r} applies to output='scalar' only")
         table = None
-        if gaussian_tail or skip == "gaussian":
+        if gaussian_tail or skip == "gaussian" or output == "spectral":
             # per-shell variance about the sample mean (which holds the mean field)
             table = shell_variance(samples_np, grid)
         model = FNODenoiser(network.to(device), process, noise, sigma_data=sigma_data,
                             data_mean=mean, data_std=std, channels=channels,
                             lengths=grid.lengths, tail_variance=table, mean_field=mu,
-                            skip=skip, tail=bool(gaussian_tail))
+                            skip=skip, tail=bool(gaussian_tail), output=output)
         config = {
             "format": ckpt.FORMAT,
             "description": f"FNO denoiser of {metadata['long_name']} on {grid.shape}",
@@ -376,7 +387,7 @@ def train(
                      "tail_variance": None if table is None else table.tolist(),
                      "mean_field": None if mu is None else mu.to_config()},
             "grid": {"shape": list(grid.shape), "lengths": list(grid.lengths)},
-            "denoiser": {"skip": skip, "tail": bool(gaussian_tail)},
+            "denoiser": {"skip": skip, "tail": bool(gaussian_tail), "output": output},
             "variable": metadata,
             "training": {"steps": steps, "batch_size": batch_size, "lr": lr,
                          "weight_decay": weight_decay, "ema_decay": ema_decay,
