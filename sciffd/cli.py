@@ -37,7 +37,6 @@ and the argument errors answer at once.
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import math
 import os
@@ -226,7 +225,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .fields import from_dataarray, grid_origin
+    from .fields import from_dataarray, grid_origin, history_stamp
     from .inverse import CoarseGrain, ObservationNoise, Observations, PointObservation
     from .io import read_netcdf, write_netcdf
 
@@ -308,7 +307,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         "units": units, "long_name": f"observed {long_name}",
         "coordinate_units": c_units.pop(), "name": "values"})
     ds = obs.to_xarray(grid)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = history_stamp()
     source = {"source_file": str(data_path), "source_variable": args.variable}
     for dim, index in picked.items():
         source[f"source_{dim}_index"] = np.int32(index)

@@ -25,6 +25,7 @@ not repeated.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,6 +36,8 @@ from .grids import AXIS_NAMES, TorusGrid
 
 __all__ = [
     "KNOWN_DIMS",
+    "history_stamp",
+    "member_coordinate",
     "check_dataarray",
     "from_dataarray",
     "grid_from",
@@ -445,3 +448,14 @@ def to_dataset(
             )
         ds.attrs.update(global_attrs)
     return ds
+
+
+def member_coordinate(ids: Any) -> tuple:
+    """The ``member`` coordinate every sciffd file writes: CF ``realization``."""
+    return ("member", np.asarray(ids), {"long_name": "ensemble member", "units": "1",
+                                        "standard_name": "realization"})
+
+
+def history_stamp() -> str:
+    """The UTC time, to the second, that opens each ``history`` line (ISO 8601, ``Z``)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

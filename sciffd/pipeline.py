@@ -26,7 +26,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import inspect
 import logging
 import os
@@ -305,8 +304,8 @@ class FieldModel:
             u, lead = u[:, 0], ("member",)
         else:
             lead = ("member", "channel")
-        member = ("member", ids, {"long_name": "ensemble member index", "units": "1"})
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        member = fields.member_coordinate(ids)
+        now = fields.history_stamp()
         n_steps = int(getattr(integrator, "steps", -1))
         global_attrs = {
             "Conventions": CONVENTIONS,
@@ -454,7 +453,7 @@ class FieldModel:
         else:
             lead, space = ("member", "channel"), ("channel",)
             mean, spread = summary.mean, summary.spread
-        member = ("member", ids, {"long_name": "ensemble member index", "units": "1"})
+        member = fields.member_coordinate(ids)
         dims = space + tuple(target.dims)
         noise = obs.noise
         whitened = ("||H u - y|| / (sqrt(n) sigma)" if noise.is_scalar
@@ -477,7 +476,7 @@ class FieldModel:
             noise_std: Any = float(noise.std)
         else:
             noise_std = np.sqrt(noise.variance(obs.n_obs))
-        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = fields.history_stamp()
         global_attrs = {
             "Conventions": CONVENTIONS,
             "title": f"posterior ensemble of {var['long_name']} from the sciffd model "

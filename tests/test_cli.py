@@ -199,3 +199,12 @@ def test_generate_train_sample_end_to_end(tmp_path):
     assert w.attrs["units"] == data.attrs["units"]
     assert ens.attrs["model"] == "run" and ens.attrs["resolution"] == "24x24"
     assert ens.attrs["seed"] == 3 and ens.attrs["steps"] == 2
+
+    # one convention across the files sciffd writes: the member coordinate is CF
+    # realization, history lines open with an ISO 8601 UTC stamp to the second
+    import re
+    solver = read_netcdf(tmp_path / "ns2d.nc")
+    for ds in (solver, ens):
+        assert ds["member"].attrs == {"long_name": "ensemble member", "units": "1",
+                                      "standard_name": "realization"}
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: .+", ds.attrs["history"])

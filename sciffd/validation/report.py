@@ -16,7 +16,6 @@ crash never leaves a half-written report file.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fields import history_stamp
 from .checks import CheckResult, jsonable
 
 __all__ = ["Figure", "Report", "write_report"]
@@ -111,7 +111,7 @@ class Report:
             "passed": self.passed, "checks_total": len(self.checks),
             "checks_failed": len(self.failed), "seconds": round(self.seconds, 2),
             "command": self.command, "sciffd_version": __version__,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "created": history_stamp(),
             "notes": self.notes, "checks": [c.to_dict() for c in self.checks],
             "metrics": self.metrics,
             "figures": [{"file": f.filename, "caption": f.caption} for f in self.figures],

@@ -16,7 +16,6 @@ xarray and netCDF4 are imported inside the functions.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import tempfile
@@ -28,7 +27,7 @@ import numpy as np
 
 from ... import __version__
 from ..._files import ordinary_permissions
-from ...fields import to_dataset
+from ...fields import history_stamp, member_coordinate, to_dataset
 from ...grids import torus
 from ...spectral import resample
 from .recipes import NS2DRecipe
@@ -102,12 +101,11 @@ def _dataset(values: np.ndarray, ids: np.ndarray, resolution: int, seed: int,
     """Label solver output as the ``ns2d`` Dataset."""
     times = np.asarray(recipe.snapshot_times, dtype=np.float64)
     coords = {
-        "member": ("member", ids, {"long_name": "ensemble member", "units": "1",
-                                   "standard_name": "realization"}),
+        "member": member_coordinate(ids),
         "time": ("time", times, {"long_name": "non-dimensional time", "units": "1",
                                  "axis": "T"}),
     }
-    stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    stamp = history_stamp()
     global_attrs = {
         "Conventions": "CF-1.8",
         "title": "Forced 2D incompressible Navier-Stokes vorticity on the unit torus (ns2d)",
