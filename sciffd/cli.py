@@ -5,7 +5,8 @@
     sciffd data generate ns2d --members 64 --resolution 64 [--seed 0] --out ns2d.nc
     sciffd train --data ns2d.nc --out runs/ns2d [--steps N --batch-size B --resume --seed S]
     sciffd sample --model ns2d --members 16 --resolution 128 --seed 0
-                  [--sampler em|heun] [--steps N] [--batch-size B] [--quiet] --out ens.nc
+                  [--sampler em|heun] [--steps N] [--batch-size B] [--sigma-stop S|none]
+                  [--quiet] --out ens.nc
     sciffd data observe data.nc --points 500 --noise 0.01 [--seed 0] [--variable V]
                   [--member 0] [--time -1] [--method spectral|bilinear] --out sensors.nc
     sciffd data observe data.nc --coarsen 4 --noise 0.01 [--seed 0] [--variable V]
@@ -96,6 +97,17 @@ def _positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{value} must be finite and positive")
     return value
+
+
+def _sigma_stop(text: str) -> float | None:
+    """``none`` (integrate to the end) or a positive noise level."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return _positive_float(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err}; expected a positive noise level or "
+                                         "'none'") from None
 
 
 def _resolution(text: str) -> tuple[int, ...] | int:
@@ -207,7 +219,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     model = load(args.model)
     ds = model.sample(members=args.members, grid=args.resolution, seed=args.seed,
                       sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
-                      progress=not args.quiet)
+                      progress=not args.quiet, sigma_stop=args.sigma_stop)
     write_netcdf(ds, out)
     logger.info("wrote %s", out)
     return 0
@@ -510,6 +522,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--steps", type=_positive, default=None,
                     help="sampler steps (default: the sampler's)")
     sm.add_argument("--batch-size", type=_positive, default=None)
+    sm.add_argument("--sigma-stop", type=_sigma_stop, default="default", metavar="SIGMA|none",
+                    help="end the reverse process at this noise level and draw the rest "
+                    "from the Gaussian posterior; none: integrate to the end (default: the "
+                    "model's own choice)")
     sm.add_argument("--out", required=True, help="output netCDF file")
     sm.set_defaults(run=_cmd_sample)
 

@@ -201,12 +201,28 @@ class FieldModel:
             )
         return self.grid.with_shape(_check_resolution(grid, self.grid.ndim))
 
-    def resolve_sampler(self, sampler: Any = None, steps: int | None = None) -> Any:
-        """The sampler object for a name (``"em"``, ``"heun"``), an object or None."""
+    @property
+    def default_sigma_stop(self) -> float | None:
+        """The model's own ``sigma_stop`` (``config["sampling"]["sigma_stop"]``), or None."""
+        value = (self.config.get("sampling") or {}).get("sigma_stop")
+        return None if value is None else float(value)
+
+    def resolve_sampler(self, sampler: Any = None, steps: int | None = None,
+                        sigma_stop: Any = "default") -> Any:
+        """The sampler object for a name (``"em"``, ``"heun"``), an object or None.
+
+        ``sigma_stop="default"`` gives a named sampler the model's own
+        :attr:`default_sigma_stop` and leaves a sampler object as it is; None
+        or a number sets it (see :class:`~sciffd.sampling.Heun`).
+        """
         from . import sampling
 
+        if isinstance(sigma_stop, str) and sigma_stop != "default":
+            raise ValueError(f"sigma_stop={sigma_stop!r} must be 'default', None or a "
+                             "positive noise level")
         if sampler is None:
             sampler = "heun"
+        options: dict[str, Any] = {} if steps is None else {"steps": steps}
         if isinstance(sampler, str):
             key = sampler.strip().lower()
             classes = {"em": sampling.EulerMaruyama, "heun": sampling.Heun}
@@ -215,14 +231,17 @@ class FieldModel:
                     f"sampler={sampler!r} is not known; expected one of {SAMPLER_NAMES} "
                     "or a sampler object"
                 )
-            return classes[key]() if steps is None else classes[key](steps=steps)
-        if steps is None:
+            stop = self.default_sigma_stop if sigma_stop == "default" else sigma_stop
+            return classes[key](**options, sigma_stop=stop)
+        if sigma_stop != "default":
+            options["sigma_stop"] = sigma_stop
+        if not options:
             return sampler
         if dataclasses.is_dataclass(sampler) and hasattr(sampler, "steps"):
-            return dataclasses.replace(sampler, steps=steps)
+            return dataclasses.replace(sampler, **options)
         raise TypeError(
-            f"steps={steps!r} cannot be applied to the sampler {sampler!r}; give the "
-            "steps to the sampler itself"
+            f"{', '.join(f'{k}={v!r}' for k, v in options.items())} cannot be applied to "
+            f"the sampler {sampler!r}; give them to the sampler itself"
         )
 
     def provenance(self) -> dict:
@@ -252,6 +271,7 @@ class FieldModel:
         steps: int | None = None,
         batch_size: int | None = None,
         progress: bool = True,
+        sigma_stop: Any = "default",
     ) -> Any:
         """Draw an ensemble of fields as an ``xarray.Dataset``.
 
@@ -274,6 +294,12 @@ class FieldModel:
             Members integrated together.
         progress : bool
             Show a progress bar (tqdm, on stderr).
+        sigma_stop : "default", None or float
+            End the reverse process at this noise level and take the Gaussian
+            posterior step there (:func:`sciffd.sampling.gaussian_posterior_step`).
+            ``"default"``: the model's own choice (:attr:`default_sigma_stop`;
+            the built-in ``ns2d`` stops at 0.2, see its model card); None:
+            integrate down to ``t_min``.
 
         Returns
         -------
@@ -288,7 +314,7 @@ class FieldModel:
         from . import fields, sampling
 
         target = self.resolve_grid(grid)
-        integrator = self.resolve_sampler(sampler, steps)
+        integrator = self.resolve_sampler(sampler, steps, sigma_stop)
         if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
             ids = np.arange(int(members)) if members >= 1 else members
         else:
@@ -317,6 +343,8 @@ class FieldModel:
             "sampler": type(integrator).__name__,
             "sampler_config": repr(integrator),
             "steps": np.int32(n_steps),
+            **({} if getattr(integrator, "sigma_stop", None) is None else
+               {"sigma_stop": float(integrator.sigma_stop)}),
             "seed": int(seed),
             "members": np.int32(ids.size),
             "resolution": "x".join(str(n) for n in target.shape),
@@ -427,7 +455,7 @@ class FieldModel:
 
         target = self.resolve_grid(grid)
         obs = self._observations(observations, target)
-        integrator = self.resolve_sampler(sampler, steps)
+        integrator = self.resolve_sampler(sampler, steps, sigma_stop=None)
         guidance = _guidance(method, options)
         if isinstance(members, (int, np.integer)) and not isinstance(members, bool):
             ids = np.arange(int(members)) if members >= 1 else members

@@ -62,7 +62,7 @@ from .models.base import ScoreModel
 from .noise import GaussianMeasure, _check_seed, _member_ids
 from .sde import VPProcess
 
-__all__ = ["SPACINGS", "EulerMaruyama", "Heun", "sample", "time_steps"]
+__all__ = ["SPACINGS", "EulerMaruyama", "Heun", "gaussian_posterior_step", "sample", "time_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ def _check_spacing(spacing: Any, rho: Any) -> None:
 
 
 def time_steps(process: VPProcess, steps: int, spacing: str = "edm",
-               rho: float = 7.0) -> np.ndarray:
-    """The ``steps + 1`` times ``t_0 = t_max > t_1 > .. > t_steps = t_min``.
+               rho: float = 7.0, t_end: float | None = None) -> np.ndarray:
+    """The ``steps + 1`` times ``t_0 = t_max > t_1 > .. > t_steps = t_end`` (default ``t_min``).
 
     Parameters
     ----------
@@ -112,6 +112,8 @@ def time_steps(process: VPProcess, steps: int, spacing: str = "edm",
         in ``t``.
     rho : float
         Exponent of the EDM spacing (ignored for ``"uniform"``).
+    t_end : float, optional
+        The last time, in ``(t_min, t_max)`` (default ``t_min``).
 
     Returns
     -------
@@ -128,6 +130,11 @@ def time_steps(process: VPProcess, steps: int, spacing: str = "edm",
     steps = _check_steps(steps)
     _check_spacing(spacing, rho)
     t_max, t_min = float(process.t_max), float(process.t_min)
+    if t_end is not None:
+        t_end = float(t_end)
+        if not t_min <= t_end < t_max:
+            raise ValueError(f"t_end={t_end!r} must lie in [t_min={t_min}, t_max={t_max})")
+        t_min = t_end
     if spacing == "uniform":
         t = np.linspace(t_max, t_min, steps + 1)
     else:
@@ -136,6 +143,7 @@ def time_steps(process: VPProcess, steps: int, spacing: str = "edm",
         fraction = np.arange(steps + 1, dtype=np.float64) / steps
         sigma = (root_max + fraction * (root_min - root_max)) ** rho
         t = np.asarray(process.time_of_sigma(sigma), dtype=np.float64)
+        t = np.clip(t, t_min, t_max)
     # the ends exactly, not through a round trip of time_of_sigma
     t[0], t[-1] = t_max, t_min
     return t
@@ -146,6 +154,26 @@ def _check_sampler_fields(sampler: Any) -> None:
     _check_spacing(sampler.spacing, sampler.rho)
     if not isinstance(sampler.denoise_final, bool):
         raise TypeError(f"denoise_final={sampler.denoise_final!r} must be True or False")
+    stop = sampler.sigma_stop
+    if stop is not None:
+        if isinstance(stop, bool) or not isinstance(stop, (int, float, np.floating)) \
+                or not (math.isfinite(stop) and stop > 0):
+            raise ValueError(f"sigma_stop={stop!r} must be None or a positive noise level "
+                             "sigma = s(t) / a(t)")
+        if not sampler.denoise_final:
+            raise ValueError("sigma_stop ends with the Gaussian posterior step, which "
+                             "denoises; it cannot be combined with denoise_final=False")
+
+
+def _end_time(sampler: Any, process: VPProcess) -> float | None:
+    """The time of ``sampler.sigma_stop`` (None: ``t_min``), checked against the process."""
+    if sampler.sigma_stop is None:
+        return None
+    lo, hi = float(process.sigma(process.t_min)), float(process.sigma(process.t_max))
+    if not lo < sampler.sigma_stop < hi:
+        raise ValueError(f"sigma_stop={sampler.sigma_stop!r} must lie between the process's "
+                         f"sigma(t_min) = {lo:.4g} and sigma(t_max) = {hi:.4g}")
+    return float(process.time_of_sigma(float(sampler.sigma_stop)))
 
 
 @dataclass(frozen=True)
@@ -172,12 +200,18 @@ class EulerMaruyama:
         Exponent of the EDM spacing.
     denoise_final : bool
         Return ``D(u_N, t_min)`` instead of ``u_N`` (see the module notes).
+    sigma_stop : float, optional
+        End the integration at the noise level ``sigma_stop`` (``t_N`` with
+        ``sigma(t_N) = sigma_stop``) and take the Gaussian posterior step
+        ``D(u_N) + N(0, V)`` there, ``V`` the posterior covariance of the
+        model's Gaussian reference (:func:`gaussian_posterior_step`).
     """
 
     steps: int = 500
     spacing: str = "edm"
     rho: float = 7.0
     denoise_final: bool = True
+    sigma_stop: float | None = None
 
     #: whether a step consumes a draw of ``N(0, C)``
     stochastic: ClassVar[bool] = True
@@ -187,7 +221,8 @@ class EulerMaruyama:
 
     def times(self, process: VPProcess) -> np.ndarray:
         """The times of the steps, see :func:`time_steps`."""
-        return time_steps(process, self.steps, self.spacing, self.rho)
+        return time_steps(process, self.steps, self.spacing, self.rho,
+                          _end_time(self, process))
 
     def step(self, model: ScoreModel, grid: TorusGrid, u: Any, t: float, t_next: float,
              noise: Any = None) -> Any:
@@ -237,12 +272,18 @@ class Heun:
         Exponent of the EDM spacing.
     denoise_final : bool
         Return ``D(u_N, t_min)`` instead of ``u_N`` (see the module notes).
+    sigma_stop : float, optional
+        End the integration at the noise level ``sigma_stop`` (``t_N`` with
+        ``sigma(t_N) = sigma_stop``) and take the Gaussian posterior step
+        ``D(u_N) + N(0, V)`` there, ``V`` the posterior covariance of the
+        model's Gaussian reference (:func:`gaussian_posterior_step`).
     """
 
     steps: int = 64
     spacing: str = "edm"
     rho: float = 7.0
     denoise_final: bool = True
+    sigma_stop: float | None = None
 
     stochastic: ClassVar[bool] = False
 
@@ -251,7 +292,8 @@ class Heun:
 
     def times(self, process: VPProcess) -> np.ndarray:
         """The times of the steps, see :func:`time_steps`."""
-        return time_steps(process, self.steps, self.spacing, self.rho)
+        return time_steps(process, self.steps, self.spacing, self.rho,
+                          _end_time(self, process))
 
     @staticmethod
     def velocity(model: ScoreModel, grid: TorusGrid, u: Any, t: float) -> Any:
@@ -279,6 +321,32 @@ class Heun:
 
 
 SAMPLERS = (EulerMaruyama, Heun)
+
+
+def gaussian_posterior_step(model: ScoreModel, grid: TorusGrid, u: Any, t: float,
+                            noise: Any) -> Any:
+    """``D(u, t) + V^(1/2) C^(-1/2) xi``: a draw from the Gaussian approximation of
+    ``p(u_0 | u_t = u)``.
+
+    ``V`` is the posterior covariance ``q s^2 c / (a^2 q + s^2 c)`` (per mode) of the
+    model's Gaussian reference, ``model.posterior_variance(t, grid)``, and ``xi`` a draw
+    of the noise ``N(0, C)``. For Gaussian data the posterior is exactly ``N(D, V)``,
+    so stopping the reverse process at any ``t`` and taking this step gives exact
+    samples; for other data the step replaces the stretch ``(0, t)`` of the reverse
+    process by its Gaussian approximation about the learned mean ``D``.
+    """
+    posterior = getattr(model, "posterior_variance", None)
+    if posterior is None:
+        raise ValueError(f"sigma_stop needs a model with a Gaussian reference "
+                         f"(posterior_variance); {type(model).__name__} has none")
+    v = np.asarray(posterior(float(t), grid), dtype=np.float64)
+    c = np.asarray(model.noise.eigenvalues(grid), dtype=np.float64)
+    factor = np.where(c > 0, np.sqrt(np.maximum(v, 0.0) / np.where(c > 0, c, 1.0)), 0.0)
+    from .spectral import as_array_like, forward, inverse
+
+    noise_hat = forward(noise, grid)
+    spread = inverse(noise_hat * as_array_like(factor, noise_hat), grid)
+    return model.denoise(u, float(t), grid) + spread
 
 
 def _check_model(model: Any) -> ScoreModel:
@@ -443,7 +511,10 @@ def sample(
                 if after_step is not None:
                     u = _cast(after_step(u, float(times[n + 1]), n, batch), dtype)
                 bar.update(1)
-            if sampler.denoise_final:
+            if sampler.sigma_stop is not None:
+                xi = draw(batch, sampler.steps + 1)
+                u = _cast(gaussian_posterior_step(model, grid, u, float(times[-1]), xi), dtype)
+            elif sampler.denoise_final:
                 u = _cast(model.denoise(u, float(times[-1]), grid), dtype)
             outputs.append(u)
     if len(outputs) == 1:

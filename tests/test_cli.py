@@ -64,6 +64,11 @@ BAD_INPUT = {
                              ["unknown model 'no-such-model'", "available"]),
     "sample unknown sampler": (["sample", "--model", "ns2d", "--sampler", "rk4"],
                                ["--sampler", "rk4"]),
+    "sample sigma-stop negative": (["sample", "--model", "ns2d", "--sigma-stop", "-1"],
+                                   ["--sigma-stop", "must be finite and positive", "'none'"]),
+    "sample sigma-stop above the process": (["sample", "--model", "ns2d", "--sigma-stop",
+                                             "1e6", "--members", "1", "--steps", "1"],
+                                            ["sigma_stop=1000000.0 must lie between"]),
     "sample missing folder": (["sample", "--model", "ns2d", "--out", "nowhere/ens.nc"],
                               ["nowhere", "does not exist"]),
     "generate unknown dataset": (["data", "generate", "ns3d", "--members", "2"],
@@ -156,6 +161,19 @@ def test_sample_writes_the_ensemble(gaussian_load, tmp_path, capsys):
     assert ds.attrs["sampler"] == "EulerMaruyama" and ds.attrs["steps"] == 5
     assert ds.attrs["resolution"] == "8x8" and ds.attrs["model"] == "gauss"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ens.nc"]
+
+
+@pytest.mark.parametrize("flag, stop", [("0.5", 0.5), ("none", None)])
+def test_sample_sigma_stop(gaussian_load, tmp_path, capsys, flag, stop):
+    out = tmp_path / "ens.nc"
+    code = cli.main(["sample", "--model", "gauss", "--members", "2", "--resolution", "8",
+                     "--steps", "4", "--sigma-stop", flag, "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    expected = gaussian_load.sample(members=2, grid=8, steps=4, progress=False,
+                                    sigma_stop=stop)
+    ds = read_netcdf(out)
+    np.testing.assert_array_equal(ds["vorticity"].values, expected["vorticity"].values)
+    assert ds.attrs.get("sigma_stop") == stop
 
 
 def test_sample_shows_progress_unless_quiet(gaussian_load, tmp_path, capsys):

@@ -97,6 +97,31 @@ def test_grid_and_sampler_resolution(field_model):
         field_model.resolve_sampler("rk4")
 
 
+def test_sigma_stop_default_comes_from_the_model(exact):
+    plain = FieldModel(exact, variable=VARIABLE, grid=torus(16), name="plain")
+    stopped = FieldModel(exact, variable=VARIABLE, grid=torus(16), name="stopped",
+                         config={"sampling": {"sigma_stop": 0.3}})
+    assert plain.default_sigma_stop is None and stopped.default_sigma_stop == 0.3
+    assert plain.resolve_sampler("heun") == sampling.Heun()
+    assert stopped.resolve_sampler("heun", 5) == sampling.Heun(steps=5, sigma_stop=0.3)
+    assert stopped.resolve_sampler("em", sigma_stop=None) == sampling.EulerMaruyama()
+    assert plain.resolve_sampler("heun", sigma_stop=0.7) == sampling.Heun(sigma_stop=0.7)
+    custom = sampling.Heun(steps=3)
+    assert stopped.resolve_sampler(custom) is custom  # an object is taken as given
+    assert stopped.resolve_sampler(custom, sigma_stop=0.5) == sampling.Heun(steps=3,
+                                                                            sigma_stop=0.5)
+    with pytest.raises(ValueError, match=r"sigma_stop='auto' must be 'default', None"):
+        stopped.resolve_sampler("heun", sigma_stop="auto")
+    # the samples are those of the sampler with that sigma_stop, and say so
+    ds = stopped.sample(members=2, grid=8, seed=1, steps=4, progress=False)
+    want = sampling.sample(exact, torus(8), 2, 1, sampling.Heun(steps=4, sigma_stop=0.3),
+                           progress=False)
+    np.testing.assert_array_equal(ds["vorticity"].values, want[:, 0])
+    assert ds.attrs["sigma_stop"] == 0.3 and "sigma_stop=0.3" in ds.attrs["sampler_config"]
+    full = stopped.sample(members=2, grid=8, seed=1, steps=4, progress=False, sigma_stop=None)
+    assert "sigma_stop" not in full.attrs
+
+
 def test_field_model_refuses_bad_metadata(exact):
     with pytest.raises(ValueError, match=r"lacks \['units'\]"):
         FieldModel.from_score_model(exact, variable={"name": "w", "long_name": "w"}, grid=8)

@@ -729,6 +729,24 @@ class FNODenoiser(ScoreModel):
         m, s = self._stats(x)
         return m + s * ds
 
+    def posterior_variance(self, t: float, grid: TorusGrid) -> np.ndarray:
+        """Per-mode posterior variance ``q s^2 c / (a^2 q + s^2 c)`` of the Gaussian with
+        the data's shell spectrum ``q`` (``tail_variance``), shape ``(C, *K)``.
+
+        This is the spread the Gaussian skip leaves about its mean; the sampler's
+        ``sigma_stop`` draws the last stretch of the reverse process from it.
+        """
+        if self.tail_variance is None:
+            raise ValueError("posterior_variance needs the data's shell spectrum "
+                             "(a model trained with gaussian_tail or skip='gaussian')")
+        if not isinstance(grid, TorusGrid):
+            raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
+        a, s = float(self.process.a(float(t))), float(self.process.s(float(t)))
+        q = _tail_eigenvalues(self.tail_variance, grid)
+        c = np.asarray(self.noise.eigenvalues(grid), dtype=np.float64)[None]
+        den = a * a * q + s * s * c
+        return np.where(den > 0, q * s * s * c / np.where(den > 0, den, 1.0), 0.0)
+
     def _check_input(self, u: Any, t: Any, grid: TorusGrid) -> tuple[torch.Tensor, ...]:
         if not isinstance(grid, TorusGrid):
             raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")

@@ -117,6 +117,16 @@ class GaussianScore(ScoreModel):
         a = _per_sample(self.process.a(t), u_hat)
         return inverse(m_hat + gain * (u_hat - a * m_hat), grid)
 
+    def posterior_variance(self, t: float, grid: TorusGrid) -> np.ndarray:
+        """Per-mode variance ``q s^2 c / (a^2 q + s^2 c)`` of ``u_0`` given ``u_t`` (exact)."""
+        a, s = float(self.process.a(t)), float(self.process.s(t))
+        q, c = self.data.eigenvalues(grid), self.noise.eigenvalues(grid)
+        den = a * a * q + s * s * c
+        out = np.zeros_like(q)
+        ok = den > 0
+        out[ok] = q[ok] * s * s * c[ok] / den[ok]
+        return out
+
     def marginal_eigenvalues(self, t: float, grid: TorusGrid) -> np.ndarray:
         """Eigenvalues ``a^2 q + s^2 c`` of the covariance of ``u_t``."""
         a, s = float(self.process.a(t)), float(self.process.s(t))

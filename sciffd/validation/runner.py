@@ -81,8 +81,8 @@ def _mean_power(model: Any, grid: TorusGrid) -> np.ndarray:
 
 
 def _draw_function(model: ScoreModel, steps: int, batch_size: int, dtype: Any,
-                   progress: bool):
-    sampler = Heun(steps=steps)
+                   progress: bool, sigma_stop: float | None = None):
+    sampler = Heun(steps=steps, sigma_stop=sigma_stop)
 
     def draw(grid: TorusGrid, members: Any, seed: int) -> np.ndarray:
         u = sample(model, grid, members, seed, sampler, batch_size=batch_size,
@@ -411,7 +411,10 @@ def validate_model(model: Any, reference: Any = None, level: str | Level = "quic
 
     dtype = np.float32
     batch = level.batch_size
-    draw = _draw_function(fm.model, level.model_steps, batch, dtype, progress)
+    stop = fm.default_sigma_stop
+    draw = _draw_function(fm.model, level.model_steps, batch, dtype, progress, stop)
+    heun = f"Heun({level.model_steps} steps" + ("" if stop is None else
+                                                 f", sigma_stop {stop:g}") + ")"
     t0 = time.perf_counter()
     x = draw(fm.grid, level.model_members, seed)
     t_sample = time.perf_counter() - t0
@@ -425,7 +428,7 @@ def validate_model(model: Any, reference: Any = None, level: str | Level = "quic
     grids = [fm.grid.refine(f) for f in level.refinements]
     t0 = time.perf_counter()
     inv = invariance_checks(draw, grids, min(level.invariance_members, level.model_members),
-                            seed, group=f"model {name}: Heun({level.model_steps} steps)",
+                            seed, group=f"model {name}: {heun}",
                             prefix=f"{_stamp(name)}.invariance", alpha=level.alpha,
                             n_boot=level.n_boot, coarse=x)
     t_inv = time.perf_counter() - t0
@@ -440,7 +443,7 @@ def validate_model(model: Any, reference: Any = None, level: str | Level = "quic
 
     report = Report(title=f"Validation of the model {name}",
                     target=f"model {name} ({type(fm.model).__name__}, trained grid "
-                           f"{fm.grid.shape}) sampled with Heun({level.model_steps} steps)",
+                           f"{fm.grid.shape}) sampled with {heun}",
                     level=level, checks=checks, notes=notes, command=command)
     a, _ = split_halves(ref_cmp)
     units = str(fm.variable.get("units", "1"))
