@@ -1,6 +1,7 @@
 """Per-shell variance of a model's ns2d anomalies against the training data's.
 
-Draws ``--members`` fields at 64^2 (Heun, ``--steps``), removes the training
+Draws ``--members`` fields at 64^2 (Heun, ``--steps``, the model's own
+``sigma_stop`` unless ``--sigma-stop`` says otherwise), removes the training
 mean, and prints, for shells 1..11, the ratio of the model's per-mode
 variance to the data's, with the model's mean of the forced mode (1, 1)
 and the pointwise standard deviations. A ratio below 1 is a model short
@@ -29,7 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=48)
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--sigma-stop", default="default",
+                        help="the sampler's sigma_stop: a number, 'none' (integrate to t_min) "
+                        "or 'default' (the model's own)")
     args = parser.parse_args(argv)
+    stop = {"default": "default", "none": None}.get(args.sigma_stop.lower(), None)
+    if args.sigma_stop.lower() not in ("default", "none"):
+        stop = float(args.sigma_stop)
 
     w, grid = from_dataarray(io.read_netcdf(args.train)["vorticity"])
     train = w.reshape((-1,) + grid.shape).astype(np.float64)
@@ -44,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
 
     ds = sciffd.load(args.model).sample(members=args.members, grid=grid.shape[0],
                                         seed=args.seed, sampler="heun", steps=args.steps,
-                                        batch_size=args.members, progress=False)
+                                        batch_size=args.members, progress=False,
+                                        sigma_stop=stop)
     model = ds["vorticity"].values.astype(np.float64)
     ratio = per_shell(model) / per_shell(train)
     c_model = np.fft.rfft2(model, norm="forward").mean(axis=0)[1, 1]
