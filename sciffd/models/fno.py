@@ -681,16 +681,9 @@ class FNODenoiser(ScoreModel):
         d = xs.ndim - 2
         if self.skip == "edm":
             return self.coefficients(sigma, d)[0] * xs
-        shape = tuple(xs.shape[2:])
-        tables = self._tables(TorusGrid(shape, self.lengths), xs.device)
-        q, c = tables["q"], tables["c"]
-        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
-        den = q + sig2 * c
+        q, _, den = self._gaussian_terms(xs, sigma)
         gain = torch.where(den > 0, q / torch.where(den > 0, den, 1.0), 0.0)
-        dims = tuple(range(-d, 0))
-        xs_hat = torch.fft.rfftn(xs, dim=dims, norm="forward")
-        return torch.fft.irfftn(gain.to(xs_hat.real.dtype) * xs_hat, s=shape, dim=dims,
-                                norm="forward")
+        return _per_mode(xs, gain)
 
     def output_term(self, out: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """The network's share ``O(F)`` of ``D' = S(x') + O(F)`` at noise levels ``sigma`` (B,).
@@ -705,19 +698,19 @@ class FNODenoiser(ScoreModel):
         d = out.ndim - 2
         if self.output == "scalar":
             return self.coefficients(sigma, d)[1] * out
-        shape = tuple(out.shape[2:])
-        tables = self._tables(TorusGrid(shape, self.lengths), out.device)
-        q, c = tables["q"], tables["c"]
-        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
-        den = q + sig2 * c
-        v = torch.where(den > 0, q * sig2 * c / torch.where(den > 0, den, 1.0), 0.0)
+        q, noise, den = self._gaussian_terms(out, sigma)
+        v = torch.where(den > 0, q * noise / torch.where(den > 0, den, 1.0), 0.0)
         std = torch.tensor(self.data_std, dtype=torch.float64,
                            device=out.device).reshape((1, -1) + (1,) * d)
-        scale = torch.sqrt(self._band_modes * v) / std
-        dims = tuple(range(-d, 0))
-        out_hat = torch.fft.rfftn(out, dim=dims, norm="forward")
-        return torch.fft.irfftn(scale.to(out_hat.real.dtype) * out_hat, s=shape, dim=dims,
-                                norm="forward")
+        return _per_mode(out, torch.sqrt(self._band_modes * v) / std)
+
+    def _gaussian_terms(self, like: torch.Tensor, sigma: torch.Tensor) -> tuple:
+        """``q``, ``sigma^2 c`` and ``q + sigma^2 c`` per mode on the grid of ``like``."""
+        d = like.ndim - 2
+        tables = self._tables(TorusGrid(tuple(like.shape[2:]), self.lengths), like.device)
+        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
+        noise = sig2 * tables["c"]
+        return tables["q"], noise, tables["q"] + noise
 
     def denoise_rescaled(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``D`` for ``x = u_t / a(t)`` (physical units) at noise levels ``sigma`` (B,)."""
@@ -859,6 +852,16 @@ def _band_mask(grid: TorusGrid, modes: Sequence[int]) -> np.ndarray:
         shape[i] = m.size
         mask &= (m < k).reshape(shape)
     return mask & grid.nyquist_mask
+
+
+def _per_mode(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``x`` with each Fourier mode multiplied by ``factor`` (half spectrum, broadcast)."""
+    d = x.ndim - 2
+    shape = tuple(x.shape[2:])
+    dims = tuple(range(-d, 0))
+    x_hat = torch.fft.rfftn(x, dim=dims, norm="forward")
+    return torch.fft.irfftn(factor.to(x_hat.real.dtype) * x_hat, s=shape, dim=dims,
+                            norm="forward")
 
 
 def _band_count(lengths: Sequence[float], modes: Sequence[int], tail_start: int) -> float:

@@ -86,15 +86,19 @@ class GaussianScore(ScoreModel):
         return as_array_like(np.fft.rfftn(m, axes=tuple(range(-grid.ndim, 0)), norm="forward"),
                              like)
 
-    def gain(self, t: float, grid: TorusGrid) -> np.ndarray:
-        """The per-mode factor ``a q / (a^2 q + s^2 c)`` on the half spectrum."""
+    def _over_marginal(self, t: float, grid: TorusGrid, numerator) -> np.ndarray:
+        """``numerator(a, s, q, c) / (a^2 q + s^2 c)`` per mode, 0 where the marginal is 0."""
         a, s = float(self.process.a(t)), float(self.process.s(t))
         q, c = self.data.eigenvalues(grid), self.noise.eigenvalues(grid)
         den = a * a * q + s * s * c
         out = np.zeros_like(q)
         ok = den > 0
-        out[ok] = a * q[ok] / den[ok]
+        out[ok] = numerator(a, s, q, c)[ok] / den[ok]
         return out
+
+    def gain(self, t: float, grid: TorusGrid) -> np.ndarray:
+        """The per-mode factor ``a q / (a^2 q + s^2 c)`` on the half spectrum."""
+        return self._over_marginal(t, grid, lambda a, s, q, c: a * q)
 
     def denoise(self, u: Any, t: Any, grid: TorusGrid) -> Any:
         check_field(u, grid)
@@ -119,13 +123,7 @@ class GaussianScore(ScoreModel):
 
     def posterior_variance(self, t: float, grid: TorusGrid) -> np.ndarray:
         """Per-mode variance ``q s^2 c / (a^2 q + s^2 c)`` of ``u_0`` given ``u_t`` (exact)."""
-        a, s = float(self.process.a(t)), float(self.process.s(t))
-        q, c = self.data.eigenvalues(grid), self.noise.eigenvalues(grid)
-        den = a * a * q + s * s * c
-        out = np.zeros_like(q)
-        ok = den > 0
-        out[ok] = q[ok] * s * s * c[ok] / den[ok]
-        return out
+        return self._over_marginal(t, grid, lambda a, s, q, c: q * s * s * c)
 
     def marginal_eigenvalues(self, t: float, grid: TorusGrid) -> np.ndarray:
         """Eigenvalues ``a^2 q + s^2 c`` of the covariance of ``u_t``."""
