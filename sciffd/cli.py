@@ -99,15 +99,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _sigma_stop(text: str) -> float | None:
-    """``none`` (integrate to the end) or a positive noise level."""
-    if text.strip().lower() == "none":
+def _sigma_stop(text: str) -> float | str | None:
+    """``none`` (integrate to the end), ``default`` (the model's own) or a positive noise
+    level."""
+    key = text.strip().lower()
+    if key == "none":
         return None
+    if key == "default":
+        return "default"
     try:
         return _positive_float(text)
     except argparse.ArgumentTypeError as err:
-        raise argparse.ArgumentTypeError(f"{err}; expected a positive noise level or "
-                                         "'none'") from None
+        raise argparse.ArgumentTypeError(f"{err}; expected a positive noise level, "
+                                         "'none' or 'default'") from None
 
 
 def _resolution(text: str) -> tuple[int, ...] | int:
@@ -522,10 +526,11 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--steps", type=_positive, default=None,
                     help="sampler steps (default: the sampler's)")
     sm.add_argument("--batch-size", type=_positive, default=None)
-    sm.add_argument("--sigma-stop", type=_sigma_stop, default="default", metavar="SIGMA|none",
+    sm.add_argument("--sigma-stop", type=_sigma_stop, default="default",
+                    metavar="SIGMA|none|default",
                     help="end the reverse process at this noise level and draw the rest "
-                    "from the Gaussian posterior; none: integrate to the end (default: the "
-                    "model's own choice)")
+                    "from the Gaussian posterior; none: integrate to the end; default: the "
+                    "model's own choice (0.2 for ns2d)")
     sm.add_argument("--out", required=True, help="output netCDF file")
     sm.set_defaults(run=_cmd_sample)
 

@@ -65,7 +65,7 @@ BAD_INPUT = {
     "sample unknown sampler": (["sample", "--model", "ns2d", "--sampler", "rk4"],
                                ["--sampler", "rk4"]),
     "sample sigma-stop negative": (["sample", "--model", "ns2d", "--sigma-stop", "-1"],
-                                   ["--sigma-stop", "must be finite and positive", "'none'"]),
+                                   ["--sigma-stop", "must be finite and positive", "'none' or 'default'"]),
     "sample sigma-stop above the process": (["sample", "--model", "ns2d", "--sigma-stop",
                                              "1e6", "--members", "1", "--steps", "1"],
                                             ["sigma_stop=1000000.0 must lie between"]),
@@ -163,7 +163,7 @@ def test_sample_writes_the_ensemble(gaussian_load, tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ens.nc"]
 
 
-@pytest.mark.parametrize("flag, stop", [("0.5", 0.5), ("none", None)])
+@pytest.mark.parametrize("flag, stop", [("0.5", 0.5), ("none", None), ("default", None)])
 def test_sample_sigma_stop(gaussian_load, tmp_path, capsys, flag, stop):
     out = tmp_path / "ens.nc"
     code = cli.main(["sample", "--model", "gauss", "--members", "2", "--resolution", "8",
