@@ -14,10 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from validation_cases import ensemble_and_truth
 
+from sciffd.fields import to_dataset
+from sciffd.grids import torus
 from sciffd.io import write_netcdf
+from sciffd.noise import Matern
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -33,6 +37,12 @@ def files(tmp_path_factory) -> Path:
     write_netcdf(truth, folder / "truth.nc")
     under, _ = ensemble_and_truth(members=16, cases=20, spread=0.3)
     write_netcdf(under, folder / "under.nc")
+    # 4 fields against a reference of 2 members x 5 snapshots: too few for a floor
+    grid, attrs = torus(16), {"units": "1", "long_name": "psi"}
+    u = Matern(3.0, 5.0, 5.0**3).sample(grid, 14, seed=1, dtype=np.float64)[:, 0]
+    write_netcdf(to_dataset(u[:10].reshape((2, 5) + grid.shape), grid, "psi", attrs,
+                            ("member", "time")), folder / "few_ref.nc")
+    write_netcdf(to_dataset(u[10:], grid, "psi", attrs, ("member",)), folder / "few.nc")
     return folder
 
 
@@ -69,6 +79,7 @@ def test_failing_ensemble_exits_1(files):
     (("ens.nc", "--reference", "truth.nc", "--report", "ens.nc"), "is a file"),
     (("--model", "no-such-model"), "unknown model"),
     (("ens.nc", "--reference", "truth.nc", "--variable", "vorticity"), "no variable"),
+    (("few.nc", "--reference", "few_ref.nc"), "need at least 8 fields for a noise floor"),
 ])
 def test_bad_input_exits_2_with_one_line(files, args, words):
     before = sorted(p.name for p in files.iterdir())

@@ -58,7 +58,13 @@ from ..stats.spectra import band_limit
 from .checks import CheckResult, floor_check, interval_check
 from .invariance import FLOOR_FACTOR
 
-__all__ = ["ReferenceFields", "distribution_checks", "score_checks", "split_halves"]
+__all__ = ["MIN_FIELDS", "ReferenceFields", "distribution_checks", "score_checks",
+           "split_halves"]
+
+#: fields of each of the sample and the reference halves that a floor needs: the
+#: bootstrap resamples n fields with replacement, and with n = 4 one resample in 64 is a
+#: single field repeated (variance 0); with 8, one in 2 million
+MIN_FIELDS = 8
 
 
 @dataclass(frozen=True)
@@ -144,9 +150,11 @@ def distribution_checks(sample: np.ndarray, reference: ReferenceFields, *, group
     grid = reference.grid
     a_all, b_all = split_halves(reference)
     n = min(sample.shape[0], a_all.shape[0], b_all.shape[0])
-    if n < 2:
-        raise ValueError(f"the sample and each reference half need at least 2 fields; got "
-                         f"{sample.shape[0]}, {a_all.shape[0]} and {b_all.shape[0]}")
+    if n < MIN_FIELDS:
+        raise ValueError(
+            f"the sample and each half of the reference need at least {MIN_FIELDS} fields "
+            f"for a noise floor; got {sample.shape[0]} (sample), {a_all.shape[0]} and "
+            f"{b_all.shape[0]} (reference halves): give more members or reference fields")
     x, a, b = sample[:n], a_all[:n], b_all[:n]
     checks, values = [], {}
     finite = bool(np.isfinite(x).all())
