@@ -41,6 +41,7 @@ import argparse
 import logging
 import math
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -174,6 +175,7 @@ def _cmd_data_generate(args: argparse.Namespace) -> int:
     generate = getattr(module, function)
     ds = generate(args.members, resolution=args.resolution, seed=args.seed,
                   progress=not args.quiet)
+    _record_command(ds, args)
 
     from .io import write_netcdf
 
@@ -214,6 +216,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record_command(ds: object, args: argparse.Namespace) -> None:
+    """Make the file's ``history`` the command line that wrote it (CF convention)."""
+    from .fields import history_stamp
+
+    line = getattr(args, "command_line", None)
+    if line is not None:
+        ds.attrs["history"] = f"{history_stamp()}: {line} (sciffd {__version__})"
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     out = _output_file(args.out)
 
@@ -224,6 +235,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     ds = model.sample(members=args.members, grid=args.resolution, seed=args.seed,
                       sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
                       progress=not args.quiet, sigma_stop=args.sigma_stop)
+    _record_command(ds, args)
     write_netcdf(ds, out)
     logger.info("wrote %s", out)
     return 0
@@ -334,7 +346,8 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         "Conventions": "CF-1.8",
         "title": title,
         "source": f"sciffd {__version__}",
-        "history": f"{now}: sciffd data observe {args.data}",
+        "history": f"{now}: {getattr(args, 'command_line', 'sciffd data observe')} "
+                   f"(sciffd {__version__})",
         "units": units,
         "noise_std": float(args.noise),
         "noise": "Gaussian, independent, absolute standard deviation noise_std in the "
@@ -378,6 +391,7 @@ def _cmd_condition(args: argparse.Namespace) -> int:
                          method=args.method, sampler=args.sampler, steps=args.steps,
                          batch_size=args.batch_size, progress=not args.quiet)
     ds.attrs["observations_file"] = str(obs_path)
+    _record_command(ds, args)
     write_netcdf(ds, out)
     logger.info("wrote %s", out)
     return 0
@@ -597,6 +611,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        words = list(sys.argv[1:] if argv is None else argv)
+        args.command_line = f"{PROG} {shlex.join(words)}"
         return args.run(args)
     except (UsageError, ValueError, TypeError, OSError, NotImplementedError) as err:
         print(f"{PROG}: error: {_one_line(err)}", file=sys.stderr)

@@ -227,3 +227,6 @@ def test_generate_train_sample_end_to_end(tmp_path):
         assert ds["member"].attrs == {"long_name": "ensemble member", "units": "1",
                                       "standard_name": "realization"}
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: .+", ds.attrs["history"])
+    # and it is the command line that wrote the file
+    assert "sciffd data generate ns2d --members 1 --resolution 16" in solver.attrs["history"]
+    assert "sciffd sample --model run --members 2 --resolution 24" in ens.attrs["history"]

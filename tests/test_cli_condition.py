@@ -84,6 +84,7 @@ def test_observe_then_condition_round_trip(workdir):
     assert a["source_member_index"] == 2 and a["source_time_index"] == 0
     assert a["source_time"] == 0.0 and a["interpolation"] == "spectral"
     assert a["featureType"] == "point"  # a CF discrete sampling geometry
+    assert "sciffd data observe data.nc --points 40 --noise 0.05 --seed 3" in a["history"]
     assert sensors["values"].attrs["units"] == "s-1"
 
     # y = u(x_p) + eta, eta from stream 0 of member 0 of the seed
