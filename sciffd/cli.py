@@ -136,6 +136,8 @@ def _resolution(text: str) -> tuple[int, ...] | int:
 # -- checks on paths ----------------------------------------------------------
 def _output_file(path: str, option: str = "--out", inputs: tuple = ()) -> Path:
     """``path`` as an output file; refuses a missing folder and any of ``inputs``."""
+    if not str(path).strip():
+        raise UsageError(f"{option} {path!r}: give a file name such as ens.nc")
     out = Path(path)
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
@@ -232,6 +234,12 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .pipeline import load
 
     model = load(args.model)
+    if isinstance(args.sigma_stop, float):
+        process = model.model.process
+        lo, hi = float(process.sigma(process.t_min)), float(process.sigma(process.t_max))
+        if not lo < args.sigma_stop < hi:
+            raise UsageError(f"--sigma-stop {args.sigma_stop:g}: must lie between {lo:.4g} "
+                             f"and {hi:.4g}, the noise levels of the model's process")
     ds = model.sample(members=args.members, grid=args.resolution, seed=args.seed,
                       sampler=args.sampler, steps=args.steps, batch_size=args.batch_size,
                       progress=not args.quiet, sigma_stop=args.sigma_stop)

@@ -343,8 +343,9 @@ class FieldModel:
             "sampler": type(integrator).__name__,
             "sampler_config": repr(integrator),
             "steps": np.int32(n_steps),
-            **({} if getattr(integrator, "sigma_stop", None) is None else
-               {"sigma_stop": float(integrator.sigma_stop)}),
+            # "none": the reverse process ran to t_min
+            "sigma_stop": "none" if getattr(integrator, "sigma_stop", None) is None
+            else float(integrator.sigma_stop),
             "seed": int(seed),
             "members": np.int32(ids.size),
             "resolution": "x".join(str(n) for n in target.shape),

@@ -69,7 +69,12 @@ BAD_INPUT = {
                                     "'none' or 'default'"]),
     "sample sigma-stop above the process": (["sample", "--model", "ns2d", "--sigma-stop",
                                              "1e6", "--members", "1", "--steps", "1"],
-                                            ["sigma_stop=1000000.0 must lie between"]),
+                                            ["--sigma-stop 1e+06: must lie between",
+                                             "noise levels of the model's process"]),
+    "sample empty output name": (["sample", "--model", "ns2d", "--out", ""],
+                                 ["--out ''", "give a file name"]),
+    "generate resolution 2": (["data", "generate", "ns2d", "--resolution", "2",
+                               "--members", "1"], ["resolution=2", "at least 3"]),
     "sample missing folder": (["sample", "--model", "ns2d", "--out", "nowhere/ens.nc"],
                               ["nowhere", "does not exist"]),
     "generate unknown dataset": (["data", "generate", "ns3d", "--members", "2"],
@@ -174,7 +179,7 @@ def test_sample_sigma_stop(gaussian_load, tmp_path, capsys, flag, stop):
                                     sigma_stop=stop)
     ds = read_netcdf(out)
     np.testing.assert_array_equal(ds["vorticity"].values, expected["vorticity"].values)
-    assert ds.attrs.get("sigma_stop") == stop
+    assert ds.attrs["sigma_stop"] == ("none" if stop is None else stop)
 
 
 def test_sample_shows_progress_unless_quiet(gaussian_load, tmp_path, capsys):

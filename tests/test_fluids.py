@@ -381,8 +381,10 @@ def test_bad_generation_arguments():
         generate_ns2d(0, recipe=TINY, progress=False)
     with pytest.raises(ValueError, match="members=.* non-negative integer member ids"):
         generate_ns2d([-1], recipe=TINY, progress=False)
-    with pytest.raises(ValueError, match="resolution=1 must be an integer of at least 2"):
+    with pytest.raises(ValueError, match="resolution=1 must be an integer of at least 3"):
         generate_ns2d(1, resolution=1, recipe=TINY, progress=False)
+    with pytest.raises(ValueError, match="resolution=2 must be .* hold no other mode"):
+        generate_ns2d(1, resolution=2, recipe=TINY, progress=False)
     with pytest.raises(TypeError, match="recipe must be an NS2DRecipe"):
         generate_ns2d(1, recipe={"viscosity": 1e-3}, progress=False)
 

@@ -119,7 +119,7 @@ def test_sigma_stop_default_comes_from_the_model(exact):
     np.testing.assert_array_equal(ds["vorticity"].values, want[:, 0])
     assert ds.attrs["sigma_stop"] == 0.3 and "sigma_stop=0.3" in ds.attrs["sampler_config"]
     full = stopped.sample(members=2, grid=8, seed=1, steps=4, progress=False, sigma_stop=None)
-    assert "sigma_stop" not in full.attrs
+    assert full.attrs["sigma_stop"] == "none"
 
 
 def test_field_model_refuses_bad_metadata(exact):

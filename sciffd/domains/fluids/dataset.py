@@ -58,8 +58,9 @@ def _member_ids(members: Any) -> np.ndarray:
 
 def _check_resolution(resolution: Any) -> int:
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
-            or resolution < 2:
-        raise ValueError(f"resolution={resolution!r} must be an integer of at least 2")
+            or resolution < 3:
+        raise ValueError(f"resolution={resolution!r} must be an integer of at least 3 (the "
+                         "vorticity has zero mean, and 2 points per axis hold no other mode)")
     return int(resolution)
 
 
