@@ -222,9 +222,7 @@ def _record_command(ds: object, args: argparse.Namespace) -> None:
     """Make the file's ``history`` the command line that wrote it (CF convention)."""
     from .fields import history_stamp
 
-    line = getattr(args, "command_line", None)
-    if line is not None:
-        ds.attrs["history"] = f"{history_stamp()}: {line} (sciffd {__version__})"
+    ds.attrs["history"] = f"{history_stamp()}: {args.command_line} (sciffd {__version__})"
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
@@ -235,8 +233,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     model = load(args.model)
     if isinstance(args.sigma_stop, float):
-        process = model.model.process
-        lo, hi = float(process.sigma(process.t_min)), float(process.sigma(process.t_max))
+        from .sampling import sigma_range
+
+        lo, hi = sigma_range(model.model.process)
         if not lo < args.sigma_stop < hi:
             raise UsageError(f"--sigma-stop {args.sigma_stop:g}: must lie between {lo:.4g} "
                              f"and {hi:.4g}, the noise levels of the model's process")
@@ -261,7 +260,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .fields import from_dataarray, grid_origin, history_stamp
+    from .fields import from_dataarray, grid_origin
     from .inverse import CoarseGrain, ObservationNoise, Observations, PointObservation
     from .io import read_netcdf, write_netcdf
 
@@ -343,7 +342,6 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         "units": units, "long_name": f"observed {long_name}",
         "coordinate_units": c_units.pop(), "name": "values"})
     ds = obs.to_xarray(grid)
-    now = history_stamp()
     source = {"source_file": str(data_path), "source_variable": args.variable}
     for dim, index in picked.items():
         source[f"source_{dim}_index"] = np.int32(index)
@@ -354,8 +352,6 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         "Conventions": "CF-1.8",
         "title": title,
         "source": f"sciffd {__version__}",
-        "history": f"{now}: {getattr(args, 'command_line', 'sciffd data observe')} "
-                   f"(sciffd {__version__})",
         "units": units,
         "noise_std": float(args.noise),
         "noise": "Gaussian, independent, absolute standard deviation noise_std in the "
@@ -365,6 +361,7 @@ def _cmd_data_observe(args: argparse.Namespace) -> int:
         "seed": np.int32(args.seed),
         "sciffd_version": __version__,
     })
+    _record_command(ds, args)
     write_netcdf(ds, out, float32=False)
     logger.info("wrote %s", out)
     return 0

@@ -61,8 +61,10 @@ from .grids import TorusGrid
 from .models.base import ScoreModel
 from .noise import GaussianMeasure, _check_seed, _member_ids
 from .sde import VPProcess
+from .spectral import as_array_like, forward, inverse
 
-__all__ = ["SPACINGS", "EulerMaruyama", "Heun", "gaussian_posterior_step", "sample", "time_steps"]
+__all__ = ["SPACINGS", "EulerMaruyama", "Heun", "gaussian_posterior_step", "sample",
+           "sigma_range", "time_steps"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,11 +167,16 @@ def _check_sampler_fields(sampler: Any) -> None:
                              "denoises; it cannot be combined with denoise_final=False")
 
 
+def sigma_range(process: VPProcess) -> tuple[float, float]:
+    """``(sigma(t_min), sigma(t_max))``: the open range a ``sigma_stop`` must lie in."""
+    return float(process.sigma(process.t_min)), float(process.sigma(process.t_max))
+
+
 def _end_time(sampler: Any, process: VPProcess) -> float | None:
     """The time of ``sampler.sigma_stop`` (None: ``t_min``), checked against the process."""
     if sampler.sigma_stop is None:
         return None
-    lo, hi = float(process.sigma(process.t_min)), float(process.sigma(process.t_max))
+    lo, hi = sigma_range(process)
     if not lo < sampler.sigma_stop < hi:
         raise ValueError(f"sigma_stop={sampler.sigma_stop!r} must lie between the process's "
                          f"sigma(t_min) = {lo:.4g} and sigma(t_max) = {hi:.4g}")
@@ -335,18 +342,21 @@ def gaussian_posterior_step(model: ScoreModel, grid: TorusGrid, u: Any, t: float
     samples; for other data the step replaces the stretch ``(0, t)`` of the reverse
     process by its Gaussian approximation about the learned mean ``D``.
     """
+    v = np.asarray(_posterior_of(model)(float(t), grid), dtype=np.float64)
+    c = np.asarray(model.noise.eigenvalues(grid), dtype=np.float64)
+    factor = np.where(c > 0, np.sqrt(np.maximum(v, 0.0) / np.where(c > 0, c, 1.0)), 0.0)
+    noise_hat = forward(noise, grid)
+    spread = inverse(noise_hat * as_array_like(factor, noise_hat), grid)
+    return model.denoise(u, float(t), grid) + spread
+
+
+def _posterior_of(model: ScoreModel) -> Callable:
+    """The model's ``posterior_variance``, or a clear error when it has none."""
     posterior = getattr(model, "posterior_variance", None)
     if posterior is None:
         raise ValueError(f"sigma_stop needs a model with a Gaussian reference "
                          f"(posterior_variance); {type(model).__name__} has none")
-    v = np.asarray(posterior(float(t), grid), dtype=np.float64)
-    c = np.asarray(model.noise.eigenvalues(grid), dtype=np.float64)
-    factor = np.where(c > 0, np.sqrt(np.maximum(v, 0.0) / np.where(c > 0, c, 1.0)), 0.0)
-    from .spectral import as_array_like, forward, inverse
-
-    noise_hat = forward(noise, grid)
-    spread = inverse(noise_hat * as_array_like(factor, noise_hat), grid)
-    return model.denoise(u, float(t), grid) + spread
+    return posterior
 
 
 def _check_model(model: Any) -> ScoreModel:
@@ -488,6 +498,8 @@ def sample(
 
     name = backend.check_backend(model.backend)
     times = sampler.times(model.process)
+    if sampler.sigma_stop is not None:
+        _posterior_of(model)  # refuse before integrating, not after
     batches = [ids[i:i + size] for i in range(0, len(ids), size)]
     logger.debug("sampling %d members in %d batches with %r on %r", len(ids),
                  len(batches), sampler, grid)

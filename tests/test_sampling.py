@@ -73,13 +73,17 @@ def em_factors(sampler, process, q, c):
 
 def heun_amplification(sampler, process, q, c) -> np.ndarray:
     """The product over the steps of Heun's per-mode amplification factors."""
-    t = reference_times(process, sampler.steps, sampler.spacing)
+    return heun_amplification_over(reference_times(process, sampler.steps, sampler.spacing),
+                                   process, q, c)
 
+
+def heun_amplification_over(t, process, q, c) -> np.ndarray:
+    """Heun's per-mode amplification over the times ``t``."""
     def rate(time):
         return -0.5 * float(process.beta(time)) * (1 - c / marginal(process, time, q, c))
 
     amplification = np.ones_like(q)
-    for n in range(sampler.steps):
+    for n in range(len(t) - 1):
         dt = t[n + 1] - t[n]
         l1, l2 = rate(t[n]), rate(t[n + 1])
         amplification *= 1 + 0.5 * dt * (l1 + l2 * (1 + dt * l1))

@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import stats
-from test_sampling import DATA, NOISE, eigen, marginal, shell_statistics
+from test_sampling import DATA, NOISE, eigen, heun_amplification_over, marginal, shell_statistics
 
 from sciffd.grids import torus
 from sciffd.models import GaussianScore
 from sciffd.sampling import EulerMaruyama, Heun, gaussian_posterior_step, sample, time_steps
+from sciffd.sde import VPProcess
 from sciffd.spectral import forward, inverse
 
 
@@ -94,7 +95,7 @@ def test_stopped_samplers_are_the_exact_linear_maps_of_their_draws(model, sample
 
     x = s_T * draw(0)
     if isinstance(sampler, Heun):
-        x = _heun_to(t, process, q, c) * x
+        x = heun_amplification_over(t, process, q, c) * x
     else:
         for n in range(sampler.steps):
             h, beta = t[n] - t[n + 1], float(process.beta(t[n]))
@@ -106,19 +107,6 @@ def test_stopped_samplers_are_the_exact_linear_maps_of_their_draws(model, sample
     expected = gain * x + spread * draw(sampler.steps + 1)
     u = sample(model, grid, ids, seed, sampler, dtype=np.float64, progress=False)
     np.testing.assert_allclose(forward(u, grid), expected, rtol=0, atol=1e-13)
-
-
-def _heun_to(t, process, q, c) -> np.ndarray:
-    """Heun's per-mode amplification over the times ``t`` (as in test_sampling)."""
-    def rate(time):
-        return -0.5 * float(process.beta(time)) * (1 - c / marginal(process, time, q, c))
-
-    amplification = np.ones_like(q)
-    for n in range(len(t) - 1):
-        dt = t[n + 1] - t[n]
-        l1, l2 = rate(t[n]), rate(t[n + 1])
-        amplification *= 1 + 0.5 * dt * (l1 + l2 * (1 + dt * l1))
-    return amplification
 
 
 def test_stopped_sampler_targets_the_data_at_two_resolutions(model):
@@ -134,7 +122,8 @@ def test_stopped_sampler_targets_the_data_at_two_resolutions(model):
         grid = torus(resolution)
         q, c = eigen(grid, flat=False)
         m = marginal(process, t[-1], q, c)
-        v_stop = _heun_to(t, process, q, c) ** 2 * float(process.s(process.t_max)) ** 2 * c
+        s_T = float(process.s(process.t_max))
+        v_stop = heun_amplification_over(t, process, q, c) ** 2 * s_T**2 * c
         v = (float(process.a(t[-1])) * q / m) ** 2 * v_stop + q * float(process.s(t[-1])) ** 2 \
             * c / m
         qq = eigen(grid)[0]
@@ -152,7 +141,7 @@ def test_the_fno_reference_is_the_gaussian_posterior():
     table = np.array([0.0, 1.0, 0.2, 3e-2, 4e-3, 5e-4])
     noise = Matern.unit_variance(3.0, 8.0, 2)
     net = FNO(1, width=4, layers=1, modes=4).to(torch.float64)
-    model = FNODenoiser(net, model_process(), noise, lengths=(1.0, 1.0),
+    model = FNODenoiser(net, VPProcess(), noise, lengths=(1.0, 1.0),
                         tail_variance=table[None], skip="gaussian")
     grid = torus((16, 20))
     q = _tail_eigenvalues(table[None], grid)
@@ -162,15 +151,9 @@ def test_the_fno_reference_is_the_gaussian_posterior():
         den = a * a * q + s * s * c
         want = np.where(den > 0, q * s * s * c / np.where(den > 0, den, 1.0), 0.0)
         np.testing.assert_allclose(model.posterior_variance(t, grid), want, rtol=1e-12)
-    plain = FNODenoiser(net, model_process(), noise)
+    plain = FNODenoiser(net, VPProcess(), noise)
     with pytest.raises(ValueError, match="posterior_variance needs the data's shell"):
         plain.posterior_variance(0.5, grid)
-
-
-def model_process():
-    from sciffd.sde import VPProcess
-
-    return VPProcess()
 
 
 @pytest.mark.parametrize(
@@ -199,7 +182,7 @@ def test_a_model_without_a_gaussian_reference_is_refused():
 
     class Plain(ScoreModel):
         def __init__(self):
-            self.process, self.noise = model_process(), NOISE
+            self.process, self.noise = VPProcess(), NOISE
 
         def denoise(self, u, t, grid):
             return 0 * u

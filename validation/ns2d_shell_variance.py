@@ -34,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sampler's sigma_stop: a number, 'none' (integrate to t_min) "
                         "or 'default' (the model's own)")
     args = parser.parse_args(argv)
-    stop = {"default": "default", "none": None}.get(args.sigma_stop.lower(), None)
-    if args.sigma_stop.lower() not in ("default", "none"):
-        stop = float(args.sigma_stop)
+    key = args.sigma_stop.lower()
+    stop = {"default": "default", "none": None}[key] if key in ("default", "none") \
+        else float(args.sigma_stop)
 
     w, grid = from_dataarray(io.read_netcdf(args.train)["vorticity"])
     train = w.reshape((-1,) + grid.shape).astype(np.float64)

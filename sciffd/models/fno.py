@@ -613,7 +613,7 @@ class FNODenoiser(ScoreModel):
         return self
 
     def _grid_of(self, shape: Sequence[int]) -> TorusGrid:
-        return TorusGrid(tuple(shape), self.mean_field.lengths)
+        return TorusGrid(tuple(shape), self.lengths)
 
     def _stats(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         shape = (1, self.channels) + (1,) * (like.ndim - 2)
@@ -681,7 +681,7 @@ class FNODenoiser(ScoreModel):
         d = xs.ndim - 2
         if self.skip == "edm":
             return self.coefficients(sigma, d)[0] * xs
-        q, _, den = self._gaussian_terms(xs, sigma)
+        q, _, den = self._gaussian_terms(self._grid_of(xs.shape[2:]), xs.device, sigma)
         gain = torch.where(den > 0, q / torch.where(den > 0, den, 1.0), 0.0)
         return _per_mode(xs, gain)
 
@@ -698,19 +698,23 @@ class FNODenoiser(ScoreModel):
         d = out.ndim - 2
         if self.output == "scalar":
             return self.coefficients(sigma, d)[1] * out
-        q, noise, den = self._gaussian_terms(out, sigma)
-        v = torch.where(den > 0, q * noise / torch.where(den > 0, den, 1.0), 0.0)
+        v = self._posterior(self._grid_of(out.shape[2:]), out.device, sigma)
         std = torch.tensor(self.data_std, dtype=torch.float64,
                            device=out.device).reshape((1, -1) + (1,) * d)
         return _per_mode(out, torch.sqrt(self._band_modes * v) / std)
 
-    def _gaussian_terms(self, like: torch.Tensor, sigma: torch.Tensor) -> tuple:
-        """``q``, ``sigma^2 c`` and ``q + sigma^2 c`` per mode on the grid of ``like``."""
-        d = like.ndim - 2
-        tables = self._tables(TorusGrid(tuple(like.shape[2:]), self.lengths), like.device)
-        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (d + 1))
+    def _gaussian_terms(self, grid: TorusGrid, device: Any, sigma: torch.Tensor) -> tuple:
+        """``q``, ``sigma^2 c`` and ``q + sigma^2 c`` per mode, ``(B, C, *K)``."""
+        tables = self._tables(grid, device)
+        sig2 = (sigma.to(torch.float64) ** 2).reshape((-1,) + (1,) * (grid.ndim + 1))
         noise = sig2 * tables["c"]
         return tables["q"], noise, tables["q"] + noise
+
+    def _posterior(self, grid: TorusGrid, device: Any, sigma: torch.Tensor) -> torch.Tensor:
+        """``q sigma^2 c / (q + sigma^2 c)`` per mode: the Gaussian reference's posterior
+        variance at the noise levels ``sigma`` (B,)."""
+        q, noise, den = self._gaussian_terms(grid, device, sigma)
+        return torch.where(den > 0, q * noise / torch.where(den > 0, den, 1.0), 0.0)
 
     def denoise_rescaled(self, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """``D`` for ``x = u_t / a(t)`` (physical units) at noise levels ``sigma`` (B,)."""
@@ -734,11 +738,9 @@ class FNODenoiser(ScoreModel):
                              "(a model trained with gaussian_tail or skip='gaussian')")
         if not isinstance(grid, TorusGrid):
             raise TypeError(f"grid must be a sciffd.grids.TorusGrid, got {type(grid).__name__}")
-        a, s = float(self.process.a(float(t))), float(self.process.s(float(t)))
-        q = _tail_eigenvalues(self.tail_variance, grid)
-        c = np.asarray(self.noise.eigenvalues(grid), dtype=np.float64)[None]
-        den = a * a * q + s * s * c
-        return np.where(den > 0, q * s * s * c / np.where(den > 0, den, 1.0), 0.0)
+        # the same ratio in terms of sigma = s / a
+        sigma = torch.tensor([float(self.process.sigma(float(t)))], dtype=torch.float64)
+        return self._posterior(grid, torch.device("cpu"), sigma)[0].numpy()
 
     def _check_input(self, u: Any, t: Any, grid: TorusGrid) -> tuple[torch.Tensor, ...]:
         if not isinstance(grid, TorusGrid):

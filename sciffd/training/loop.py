@@ -362,9 +362,6 @@ def train(
             network, sigma_data = _network(model_options, channels, grid.ndim)
         if skip not in ("gaussian", "edm"):
             raise ValueError(f"skip={skip!r} is not supported; expected 'gaussian' or 'edm'")
-        if output not in ("scalar", "spectral"):
-            raise ValueError(f"output={output!r} is not supported; expected 'scalar' or "
-                             "'spectral'")
         if output == "spectral" and balance:
             raise ValueError(f"balance={balance!r} applies to output='scalar' only")
         table = None
